@@ -1,0 +1,11 @@
+"""CLI: Geometry3K (hiyouga/geometry3k) -> verl RL parquet. See :mod:`data_preprocess.sources` for the layout read."""
+
+from data_preprocess.cli import rl_converter_main
+
+
+def main(argv=None):
+    return rl_converter_main("geometry3k", argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,11 @@
+"""CLI: MATH (hendrycks, MATH-lighteval or MATH-500) -> verl RL parquet. See :mod:`data_preprocess.sources` for the layout read."""
+
+from data_preprocess.cli import rl_converter_main
+
+
+def main(argv=None):
+    return rl_converter_main("math", argv)
+
+
+if __name__ == "__main__":
+    main()

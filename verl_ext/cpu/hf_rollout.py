@@ -1,0 +1,240 @@
+"""A CPU rollout backend for verl's agent loop: transformers ``generate`` behind verl's server API.
+
+verl 0.9.1 only ships vLLM, SGLang and TensorRT-LLM rollout servers, all GPU-only. This module
+registers a fourth backend, ``hf``, with the same three parts verl expects of any backend:
+
+* ``HFRolloutServer``: one Ray actor per replica that owns a transformers model and answers
+  ``generate(prompt_ids, sampling_params, image_data)`` with sampled tokens and their log-probs;
+* ``HFReplica``: verl's ``RolloutReplica`` that launches that actor;
+* ``HFServerAdapter``: verl's ``BaseRollout`` inside the actor worker; at every weight sync it
+  streams the trainer's weights into the server, so rollouts are on-policy.
+
+Select it with ``actor_rollout_ref.rollout.name=hf`` (the CPU profile does this).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any, Optional
+
+import ray
+import torch
+from verl.workers.rollout.base import BaseRollout
+from verl.workers.rollout.replica import RolloutReplica, TokenOutput
+
+logger = logging.getLogger(__name__)
+
+# Tokens a random or barely trained VL model must not emit: verl's M-RoPE indexer reads
+# vision tokens in a *response* as the start of an image and fails.
+_VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
+
+
+def server_actor_name(replica_rank: int) -> str:
+    """Name of a replica's server actor, unique per Ray job so two runs on one cluster never meet."""
+    job_id = ray.get_runtime_context().get_job_id()
+    return f"revisual_hf_server_{job_id}_{replica_rank}"
+
+
+def sampled_token_logprobs(step_logits: torch.Tensor, tokens: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Log-probability of each sampled token under the temperature-scaled distribution.
+
+    ``step_logits`` is (T, V), ``tokens`` is (T,). The trainer scores old log-probs with the same
+    temperature, so the two agree up to numerics when the weights are in sync.
+    """
+    scale = temperature if temperature > 0 else 1.0
+    logp = torch.log_softmax(step_logits.float() / scale, dim=-1)
+    return logp.gather(-1, tokens.long().unsqueeze(-1)).squeeze(-1)
+
+
+class HFRolloutServer:
+    """Owns one transformers model; serves verl's token-in/token-out ``generate`` calls one at a time."""
+
+    def __init__(self, config, model_config, replica_rank: int):
+        from verl_ext.cpu import enable_cpu_support
+
+        enable_cpu_support()
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
+        from verl.utils.tokenizer import hf_processor, hf_tokenizer
+
+        self.config = config
+        self.replica_rank = replica_rank
+        # verl hands a DictConfig here; HFModelConfig.local_path exists only once the dataclass is built.
+        path = getattr(model_config, "local_path", None) or model_config["path"]
+        hf_config = AutoConfig.from_pretrained(path)
+        is_vision_model = hasattr(hf_config, "vision_config")
+        model_cls = AutoModelForImageTextToText if is_vision_model else AutoModelForCausalLM
+        self.model = model_cls.from_pretrained(path, attn_implementation="sdpa", dtype=torch.float32).eval()
+        self.tokenizer = hf_tokenizer(path)
+        self.processor = hf_processor(path) if is_vision_model else None
+        vocab = self.tokenizer.get_vocab()
+        self.suppress_tokens = [vocab[t] for t in _VISION_TOKENS if t in vocab]
+        eos = self.model.generation_config.eos_token_id
+        self.eos_token_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
+        self.eos_token_ids.discard(None)
+        self.global_steps: Optional[int] = None
+        self._lock = asyncio.Lock()
+
+    async def generate(
+        self,
+        request_id,
+        *,
+        prompt_ids: list[int],
+        sampling_params: dict[str, Any],
+        image_data: Optional[list[Any]] = None,
+        video_data: Optional[list[Any]] = None,
+        audio_data: Optional[list[Any]] = None,
+        mm_processor_kwargs: Optional[dict[str, Any]] = None,
+        **kwargs: Any,
+    ) -> TokenOutput:
+        if video_data:
+            raise NotImplementedError("the hf rollout backend does not take videos")
+        # Two cores gain nothing from concurrent generate calls; serialising keeps memory flat.
+        async with self._lock:
+            token_ids, log_probs = await asyncio.to_thread(self._generate, prompt_ids, sampling_params, image_data)
+        return TokenOutput(
+            token_ids=token_ids,
+            log_probs=log_probs if sampling_params.get("logprobs") else None,
+            stop_reason="completed",
+            extra_fields={"global_steps": self.global_steps},
+        )
+
+    @torch.no_grad()
+    def _generate(self, prompt_ids, sampling_params, image_data):
+        input_ids = torch.tensor([list(prompt_ids)], dtype=torch.long)
+        inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+        if image_data:
+            vision = self.processor.image_processor(images=list(image_data), return_tensors="pt")
+            inputs.update(pixel_values=vision["pixel_values"], image_grid_thw=vision["image_grid_thw"])
+        temperature = float(sampling_params.get("temperature", 1.0))
+        max_new = int(sampling_params.get("max_tokens", self.config.response_length))
+        max_new = max(1, min(max_new, self.config.response_length))
+        top_k = int(sampling_params.get("top_k", -1))
+        do_sample = temperature > 0
+        out = self.model.generate(
+            **inputs,
+            max_new_tokens=max_new,
+            do_sample=do_sample,
+            temperature=temperature if do_sample else None,
+            top_p=float(sampling_params.get("top_p", 1.0)) if do_sample else None,
+            top_k=top_k if (do_sample and top_k > 0) else None,
+            eos_token_id=sorted(self.eos_token_ids),
+            pad_token_id=self.tokenizer.pad_token_id,
+            suppress_tokens=self.suppress_tokens or None,
+            output_logits=True,
+            return_dict_in_generate=True,
+        )
+        new_tokens = out.sequences[0, input_ids.shape[1] :]
+        step_logits = torch.stack(out.logits, dim=1)[0][: new_tokens.shape[0]]
+        log_probs = sampled_token_logprobs(step_logits, new_tokens, temperature)
+        return new_tokens.tolist(), log_probs.tolist()
+
+    def update_weights(self, state_dict: dict[str, torch.Tensor]) -> int:
+        """Load the trainer's weights; every tensor must land on a parameter of the rollout model."""
+        result = self.model.load_state_dict(state_dict, strict=False)
+        if result.unexpected_keys:
+            raise RuntimeError(f"rollout model has no parameters named {result.unexpected_keys[:5]}")
+        return len(state_dict)
+
+    def set_global_steps(self, global_steps: Optional[int]) -> None:
+        self.global_steps = global_steps
+
+    # The lifecycle calls verl makes on every backend; a CPU model has no memory to release.
+    async def wake_up(self, tags: Optional[list[str]] = None):
+        return None
+
+    async def sleep(self):
+        return None
+
+    async def clear_kv_cache(self):
+        return None
+
+    async def release_kv_cache(self):
+        return None
+
+    async def resume_kv_cache(self):
+        return None
+
+    async def abort_all_requests(self, reject_request: bool = False):
+        return {"aborted_count": 0, "request_ids": []}
+
+    async def resume_generation(self):
+        return None
+
+    async def wait_for_requests_to_drain(self):
+        async with self._lock:
+            return None
+
+    async def start_profile(self, **kwargs):
+        return None
+
+    async def stop_profile(self):
+        return None
+
+
+class HFReplica(RolloutReplica):
+    """One HF server actor per replica; ``tensor_model_parallel_size`` must be 1."""
+
+    async def launch_servers(self):
+        if self.world_size != 1:
+            raise ValueError(
+                "the hf rollout backend runs one process per replica: set "
+                "actor_rollout_ref.rollout.tensor_model_parallel_size=1 (got world size "
+                f"{self.world_size})"
+            )
+        env_vars = {k: os.environ[k] for k in ("VERL_PLATFORM", "VERL_USE_EXTERNAL_MODULES") if k in os.environ}
+        server = (
+            ray.remote(HFRolloutServer)
+            .options(
+                name=server_actor_name(self.replica_rank),
+                num_cpus=0,
+                max_concurrency=self.max_concurrency,
+                runtime_env={"env_vars": env_vars},
+            )
+            .remote(self.config, self.model_config, self.replica_rank)
+        )
+        await server.wait_for_requests_to_drain.remote()
+        self.servers = [server]
+        self._server_handle = server
+        self._server_address = f"ray://{server_actor_name(self.replica_rank)}"
+
+
+class HFServerAdapter(BaseRollout):
+    """Lives in the actor worker and pushes the trainer's full weights to its replica's server."""
+
+    def __init__(self, config, model_config, device_mesh, replica_rank: int = -1):
+        super().__init__(config, model_config, device_mesh)
+        rank = int(os.environ.get("RANK", 0))
+        world = self.config.tensor_model_parallel_size * self.config.data_parallel_size
+        self.replica_rank = rank // world if replica_rank == -1 else replica_rank
+        self.is_replica_leader = rank % world == 0
+        self._server = None
+
+    def _server_handle(self):
+        if self._server is None:
+            self._server = ray.get_actor(server_actor_name(self.replica_rank))
+        return self._server
+
+    async def resume(self, tags: list[str]):
+        return None
+
+    async def release(self):
+        return None
+
+    @torch.no_grad()
+    async def update_weights(self, weights, global_steps: Optional[int] = None, wire_format="named_tensors", **kwargs):
+        if wire_format != "named_tensors":
+            raise NotImplementedError(f"the hf rollout backend takes full tensors, not {wire_format!r}")
+        # Every rank must drain the generator: producing a full tensor is a collective under FSDP.
+        state = {}
+        if hasattr(weights, "__aiter__"):
+            async for name, tensor in weights:
+                state[name] = tensor.detach().to("cpu", copy=True)
+        else:
+            for name, tensor in weights:
+                state[name] = tensor.detach().to("cpu", copy=True)
+        if self.is_replica_leader:
+            server = self._server_handle()
+            await server.update_weights.remote(state)
+            await server.set_global_steps.remote(global_steps)
