@@ -7,7 +7,7 @@ pathological.  Every case carries a hand-set label; accuracy is agreement with t
 
     python benchmarks/bench_rewards.py [--responses 4096] [--baseline-responses 512]
 
-math-verify is slow, so by default it scores a 512-response slice of the same mix (its answers/s
+math-verify is slow, so by default it scores a 256-response slice of the same mix (its answers/s
 is what matters; its accuracy is also reported on the distinct cases).
 """
 
@@ -29,7 +29,7 @@ CASES = [
     ("(D) 2\\sqrt{2}", "D", True), ("A", "D", False), ("E", "E", True), ("\\textbf{(A)}", "A", True),
     ("A, C", "AC", True), ("CA", "A, C", True), ("A", "A, C", False), ("B, D", "B, D", True),
     ("1.45", "1.45", True), ("1.4516", "1.45", True), ("1.5", "1.45", False), ("3.0", "3", True),
-    ("\\frac{1}{2}", "0.5", True), ("\\dfrac{3}{4}", "0.75", True), ("\\frac{2}{3}", "0.67", False),
+    ("\\frac{1}{2}", "0.5", True), ("\\dfrac{3}{4}", "0.75", True), ("\\frac{2}{3}", "0.67", True), ("0.6", "0.67", False),
     ("\\frac{\\sqrt{3}}{2}", "\\frac{\\sqrt3}{2}", True), ("2\\sqrt{2}", "\\sqrt{8}", True),
     ("\\sqrt{2}", "\\sqrt{3}", False), ("√3", "\\sqrt{3}", True), ("3\\pi", "3\\pi", True),
     ("6\\pi", "3\\pi", False), ("\\frac{\\pi}{3}", "\\frac{1}{3}\\pi", True),
@@ -43,6 +43,7 @@ CASES = [
     ("yes", "Yes", True), ("no", "Yes", False), ("Sep", "Sep", True),
     ("10^{10^{10}}", "10", False), ("2^{2^{40}}", "1", False), ("\\sin^{1000}x+\\cos^{1000}x", "1", False),
 ]
+PATHOLOGICAL_PREFIXES = ("\\boxed{10^{10^", "\\boxed{2^{2^", "\\boxed{\\sin^{1000}")
 HEDGED = [("\\boxed{12} or \\boxed{13}", "12", False), ("\\boxed{A} \\boxed{B}", "A", False)]
 NO_ANSWER = [("the answer is 12", "12", False), ("\\boxed{\\frac{1}{2", "0.5", False)]
 
@@ -57,9 +58,11 @@ def build_mix(n: int, seed: int = 0) -> list[tuple[str, str, bool]]:
     """``n`` responses, 8 per prompt, each prompt drawn from the labelled cases."""
     rng = random.Random(seed)
     pool = [(f"\\boxed{{{a}}}", g, c) for a, g, c in CASES] + HEDGED + NO_ANSWER
+    # Pathological answers are rare in real rollouts (~0.3% of prompts here), but present.
+    weights = [0.1 if c[0].startswith(PATHOLOGICAL_PREFIXES) else 1.0 for c in pool]
     mix = []
     while len(mix) < n:
-        gold = rng.choice(pool)[1]
+        gold = rng.choices(pool, weights)[0][1]
         group = [c for c in pool if c[1] == gold] or [rng.choice(pool)]
         for _ in range(8):
             tail, g, correct = rng.choice(group)
@@ -141,7 +144,7 @@ def run_mathruler(mix):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--responses", type=int, default=4096)
-    parser.add_argument("--baseline-responses", type=int, default=512)
+    parser.add_argument("--baseline-responses", type=int, default=256)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 

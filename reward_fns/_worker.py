@@ -1,7 +1,8 @@
 """Entry point of a scoring subprocess (see :mod:`reward_fns.deadline`).
 
 Protocol on stdin/stdout: 8-byte little-endian length, then a pickle.  The parent sends
-``(job_id, fn, args, kwargs)`` or ``None`` to stop; the worker answers ``(job_id, ok, value)``.
+``(job_id, pickle of (fn, args, kwargs))`` (pickled twice so that a job that cannot be
+unpickled here, e.g. a function from an unimportable module, is answered as that job's error) or ``None`` to stop; the worker answers ``(job_id, ok, value)``.
 The first frame the worker sends is ``("ready", None)`` or ``("failed", reason)``.
 """
 
@@ -61,8 +62,9 @@ def main() -> None:
         message = _receive(requests)
         if message is None:
             return
-        job_id, fn, args, kwargs = message
+        job_id, payload = message
         try:
+            fn, args, kwargs = pickle.loads(payload)
             reply = (job_id, True, fn(*args, **kwargs))
             _send(channel, reply)
         except BaseException as exc:  # noqa: BLE001 - any failure is one sample's error, not ours

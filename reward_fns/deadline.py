@@ -186,7 +186,8 @@ class ScoringPool:
                     self._count("respawns")
                 worker = self._start_worker()
             job_id = next(self._ids)
-            worker.send((job_id, fn, args, kwargs))
+            payload = pickle.dumps((fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+            worker.send((job_id, payload))
             reply = worker.receive(time.monotonic() + timeout_s)
             if reply is None:
                 worker.kill()

@@ -145,9 +145,10 @@ def build_image_processor_config() -> dict:
     }
 
 
-def build_tiny_model(out_dir: str | os.PathLike, seed: int = 0) -> Path:
+def build_tiny_model(out_dir: str | os.PathLike, seed: int = 0, warm_start_sft: str | os.PathLike | None = None) -> Path:
     """Write a complete HF model folder (config, weights, tokenizer, processor) to ``out_dir``.
 
+    With ``warm_start_sft`` the random model is first fitted to the answer format (:func:`warm_start`).
     The folder is written to a temporary sibling and renamed into place, so a crash never
     leaves a half-written model that a later run would take for a complete one.
     """
@@ -173,6 +174,8 @@ def build_tiny_model(out_dir: str | os.PathLike, seed: int = 0) -> Path:
     (tmp / "preprocessor_config.json").write_text(json.dumps(build_image_processor_config(), indent=2))
     (tmp / "processor_config.json").write_text(json.dumps({"processor_class": "Qwen2_5_VLProcessor"}, indent=2))
     (tmp / "chat_template.jinja").write_text(CHAT_TEMPLATE)
+    if warm_start_sft is not None:
+        warm_start(tmp, warm_start_sft, seed=seed)
     if out.exists():
         # An incomplete folder from an interrupted build: replace it.
         import shutil
@@ -182,12 +185,58 @@ def build_tiny_model(out_dir: str | os.PathLike, seed: int = 0) -> Path:
     return out
 
 
+def warm_start(model_dir: str | os.PathLike, sft_parquet: str | os.PathLike, steps: int = 150, seed: int = 0) -> dict:
+    """Teach the random model the answer format on the synthetic cold-start data, in place.
+
+    A random model never closes ``\\boxed{}``, so every rollout scores 0 and GRPO has nothing to
+    learn from. A few seconds of supervised steps (the paper's cold start in miniature) give it the
+    think-then-box format and a guessing accuracy, so the CPU RL default gets real reward variance.
+    Returns the first and last training losses. The folder is rewritten atomically.
+    """
+    import pyarrow.parquet as pq
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoTokenizer
+
+    model_dir = Path(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForImageTextToText.from_pretrained(model_dir, attn_implementation="sdpa", dtype=torch.float32)
+    rows = pq.read_table(sft_parquet, columns=["messages"]).column("messages").to_pylist()
+    examples = []
+    for messages in rows:
+        prompt = tokenizer.apply_chat_template(messages[:-1], add_generation_prompt=True, tokenize=False)
+        full = tokenizer.apply_chat_template(messages, tokenize=False)
+        prompt_len = len(tokenizer(prompt)["input_ids"])
+        ids = tokenizer(full)["input_ids"]
+        labels = [-100] * prompt_len + ids[prompt_len:]
+        examples.append((ids, labels))
+    gen = torch.Generator().manual_seed(seed)
+    optim = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    losses = []
+    for _ in range(steps):
+        batch = [examples[i] for i in torch.randint(len(examples), (16,), generator=gen).tolist()]
+        width = max(len(ids) for ids, _ in batch)
+        pad = tokenizer.pad_token_id
+        input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in batch])
+        labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch])
+        attention = (torch.arange(width)[None, :] < torch.tensor([len(i) for i, _ in batch])[:, None]).long()
+        loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
+        loss.backward()
+        optim.step()
+        optim.zero_grad()
+        losses.append(loss.item())
+    model.eval()
+    model.save_pretrained(model_dir)
+    return {"first_loss": losses[0], "last_loss": losses[-1]}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="output model folder")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--warm-start", metavar="SFT_PARQUET", help="fit the answer format on this SFT parquet")
     args = parser.parse_args(argv)
-    path = build_tiny_model(args.out, seed=args.seed)
+    path = build_tiny_model(args.out, seed=args.seed, warm_start_sft=args.warm_start)
     print(f"tiny Qwen2.5-VL model written to {path}")
 
 

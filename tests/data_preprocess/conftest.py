@@ -47,7 +47,7 @@ def tiny_tokenizer():
     return build_tiny_tokenizer()
 
 
-def png_bytes(width: int, height: int, colour=(200, 30, 30)) -> bytes:
+def make_png(width: int, height: int, colour=(200, 30, 30)) -> bytes:
     """A real PNG made with Pillow."""
     import io
 
@@ -56,6 +56,13 @@ def png_bytes(width: int, height: int, colour=(200, 30, 30)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), colour).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def png_bytes():
+    """``png_bytes(width, height, colour)`` -> PNG file bytes (a fixture: conftest is not importable
+    under ``--import-mode=importlib``)."""
+    return make_png
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import png_bytes
 from PIL import Image
 
 from data_preprocess import deepmath, geometry3k, grammar_sft, gsm8k, math, mmrl, textrl
@@ -30,7 +29,7 @@ def read_report(path):
 
 
 @pytest.fixture
-def mmrl_fixture(tmp_path):
+def mmrl_fixture(tmp_path, png_bytes):
     """A parquet and a jsonl in EasyR1 layout: every image form, plus one row per failure reason."""
     (tmp_path / "imgs").mkdir()
     (tmp_path / "imgs" / "disk.png").write_bytes(png_bytes(56, 28, (0, 0, 200)))
@@ -328,3 +327,27 @@ def test_verl_datasets_read_converter_outputs(tmp_path, tiny_tokenizer):
     sft = MultiTurnSFTDataset(str(tmp_path / "s.parquet"), tiny_tokenizer, OmegaConf.create({"max_length": 256}))
     item = sft[0]
     assert tiny_tokenizer.decode(item["input_ids"][item["loss_mask"].bool()]).startswith(THINK)
+
+
+def test_cli_modules_run_as_scripts(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    repo_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": repo_root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    (tmp_path / "t.jsonl").write_text(json.dumps({"problem": "1+1?", "answer": "2"}) + "\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "data_preprocess.textrl", "--input", str(tmp_path / "t.jsonl"),
+         "--output", str(tmp_path / "o.parquet"), "--report", str(tmp_path / "r.json")],
+        cwd=repo_root, env=env, capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert read_report(tmp_path / "r.json")["rows_written"] == {"train": 1}
+    done = subprocess.run(
+        [sys.executable, "-m", "data_preprocess.synthetic", "--out", str(tmp_path / "syn"), "--seed", "1",
+         "--num-train", "3", "--num-val", "2", "--difficulty", "2"],
+        cwd=repo_root, env=env, capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert pq.read_metadata(tmp_path / "syn" / "mmrl" / "val.parquet").num_rows == 2

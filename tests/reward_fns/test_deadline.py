@@ -44,9 +44,13 @@ def test_guard_flags_towers_but_not_ordinary_powers():
     assert not is_pathological("x^{10}+1")
 
 
-def _hanging_symbolic_check(pred, gold):
+HANGING_MODULE = """
+import time
+
+def hanging_symbolic_check(pred, gold):
     time.sleep(60)
     return True
+"""
 
 
 def test_hung_call_is_killed_and_the_worker_replaced(pool):
@@ -66,15 +70,32 @@ def test_crash_and_exception_are_errors_not_raises(pool):
     assert pool.call(pow, 3, 2, timeout_s=30).value == 9
 
 
-def test_symbolic_timeout_scores_zero_and_is_counted(pool, monkeypatch):
+def test_symbolic_timeout_scores_zero_and_is_counted(tmp_path, monkeypatch):
+    import importlib
+
     import reward_fns.equivalence as equivalence
 
-    # A symbolic check that hangs (the worker imports this test module to run it).
-    monkeypatch.setattr(equivalence, "symbolic_equivalent", _hanging_symbolic_check)
-    before = pool.stats["timeouts"]
-    result = check_equivalence("y+17", "17+y+0*z", timeout_s=0.5, pool=pool)
-    assert result.timed_out and result.equal is False
-    assert pool.stats["timeouts"] == before + 1
+    # A symbolic check that hangs, in a module the scoring process can import.
+    (tmp_path / "hanging_check.py").write_text(HANGING_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    hanging = importlib.import_module("hanging_check")
+    monkeypatch.setattr(equivalence, "symbolic_equivalent", hanging.hanging_symbolic_check)
+    with ScoringPool(workers=1, preload=()) as own_pool:
+        result = check_equivalence("y+17", "17+y+0*z", timeout_s=0.5, pool=own_pool)
+        assert result.timed_out and result.equal is False
+        assert own_pool.stats["timeouts"] == 1
+
+
+def test_unimportable_job_is_an_error_and_the_worker_survives(pool, tmp_path, monkeypatch):
+    import importlib
+
+    pool.warm_up()  # workers start before the module below is on the path
+    (tmp_path / "parent_only_module.py").write_text("def job():\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    job = importlib.import_module("parent_only_module").job
+    result = pool.call(job, timeout_s=30)
+    assert not result.ok and not result.timed_out and "parent_only_module" in result.error
+    assert pool.call(pow, 2, 5, timeout_s=30).value == 32
 
 
 def test_calls_from_threads(pool):

@@ -63,14 +63,14 @@ def prepare_process_environment(argv: list[str]) -> list[str]:
 
 
 def ensure_cpu_assets(cache: Path) -> None:
-    """Build the tiny model and the synthetic tasks once; later runs reuse them."""
+    """Build the synthetic tasks and the (format-warmed) tiny model once; later runs reuse them."""
     from verl_ext.tiny_model import build_tiny_model
 
-    build_tiny_model(cache / "tiny-qwen25vl")
-    if not (cache / "data" / "mmrl" / "train.parquet").exists():
+    if not (cache / "data" / "sft" / "val.parquet").exists():
         from data_preprocess.synthetic import write_synthetic_datasets
 
-        write_synthetic_datasets(cache / "data", seed=0)
+        write_synthetic_datasets(str(cache / "data"), seed=0)
+    build_tiny_model(cache / "tiny-qwen25vl", warm_start_sft=cache / "data" / "sft" / "train.parquet")
 
 
 def forward_env_to_ray(config) -> None:

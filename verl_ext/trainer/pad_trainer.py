@@ -27,6 +27,8 @@ import transfer_queue as tq
 from transfer_queue import KVBatchMeta
 from verl.trainer.ppo.v1 import PPOTrainerSync, register_trainer
 
+from reward_fns import summarize_reward_infos
+
 from verl_ext.algos.entropy import annealed_entropy_coef
 from verl_ext.algos.grpo import compute_group_stats, dense_group_ids
 from verl_ext.algos.pad import effective_mask, nonzero_spread_mask, pad_temperature, select_pad_indices
@@ -48,9 +50,13 @@ def sequence_advantages(advantages: torch.Tensor, response_mask: torch.Tensor) -
     return (advantages * mask).sum(-1) / mask.sum(-1).clamp_min(1)
 
 
-def _accuracy_of(extra_fields, key: str) -> float:
+def _reward_info(extra_fields) -> dict:
+    """The reward manager's per-sample extra info, as TransferQueue stores it inside ``extra_fields``."""
     info = getattr(extra_fields, "data", extra_fields)
-    reward_info = info.get("reward_extra_info", {}) if isinstance(info, dict) else {}
+    return dict(info.get("reward_extra_info", {})) if isinstance(info, dict) else {}
+
+
+def _accuracy_of(reward_info: dict, key: str) -> float:
     if key not in reward_info:
         raise KeyError(
             f"algorithm.pad.filter_on=reward_std needs the reward manager to report {key!r} per sample "
@@ -85,11 +91,12 @@ class RevisualPPOTrainer(PPOTrainerSync):
         self._pad_owned_keys = []
         real = [i for i, tag in enumerate(batch.tags) if not tag.get("is_padding", False)]
         real_keys = [batch.keys[i] for i in real]
-        fields = ["advantages", "response_mask", "rm_scores", "uid"]
         pad_cfg = self.revisual.pad
-        if pad_cfg.enable and pad_cfg.filter_on == "reward_std":
-            fields.append("extra_fields")
+        fields = ["advantages", "response_mask", "rm_scores", "uid", "extra_fields"]
         data = tq.kv_batch_get(keys=real_keys, partition_id=batch.partition_id, select_fields=fields)
+        reward_infos = [_reward_info(x) for x in data["extra_fields"]]
+        # verl logs reward_extra_info only in validation; the per-term training metrics come from here.
+        metrics.update(summarize_reward_infos(reward_infos))
         response_mask = data["response_mask"].to_padded_tensor(padding=0)
         seq_adv = sequence_advantages(data["advantages"].to_padded_tensor(padding=0.0), response_mask)
         scores = data["rm_scores"].to_padded_tensor(padding=0.0).sum(-1)
@@ -109,7 +116,7 @@ class RevisualPPOTrainer(PPOTrainerSync):
         eligible = None
         low, high = pad_cfg.low, pad_cfg.high
         if pad_cfg.filter_on == "reward_std":
-            accuracy = torch.tensor([_accuracy_of(x, pad_cfg.accuracy_key) for x in data["extra_fields"]])
+            accuracy = torch.tensor([_accuracy_of(info, pad_cfg.accuracy_key) for info in reward_infos])
             eligible = nonzero_spread_mask(accuracy, group)
             low, high = 0.0, None
         tau = pad_temperature(self.global_steps - 1, self.total_training_steps, pad_cfg.tau_start, pad_cfg.tau_end)
