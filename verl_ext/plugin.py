@@ -34,6 +34,9 @@ def register_all() -> None:
         if err.name != "verl_ext.reward_manager":
             raise
     enable_cpu_support()
+    from verl_ext.verl_fixes import apply_verl_fixes
+
+    apply_verl_fixes()
 
 
 def registration_report() -> dict[str, bool]:

@@ -1,0 +1,1 @@
+"""ReVisual-R1 stages 1 and 3 and the pipeline that chains stages 1 -> 2 -> 3."""

@@ -1,0 +1,136 @@
+"""Stage 1 entry: verl's own SFT trainer with revisual's config, plugin and CPU profile, then the merge.
+
+    torchrun --nproc_per_node=N -m verl_ext.stages.sft [hydra overrides...]
+    python -m verl_ext.stages.sft [hydra overrides...]          # one process, no torchrun needed
+
+What it adds around ``verl.trainer.sft_trainer.run_sft``:
+* loads :mod:`verl_ext.plugin` here (the CPU backends and the text-only VL fix; verl's SFT trainer
+  runs in this process, so nothing has to reach Ray workers);
+* picks ``sft_profile=cpu`` where no GPU is found (or ``REVISUAL_DEVICE=cpu``), after building the
+  tiny model and the synthetic data it needs;
+* sets the single-process rendezvous variables when not launched by torchrun;
+* after training, rank 0 merges the last checkpoint into ``revisual.output_dir`` with verl's model
+  merger (:mod:`verl_ext.stages.merge`).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+PROFILE_GROUP = "sft_profile"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def set_single_process_rendezvous() -> None:
+    """verl's SFT trainer reads torchrun's variables; provide a world of one when they are absent."""
+    if "RANK" in os.environ:
+        return
+    os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", LOCAL_WORLD_SIZE="1", MASTER_ADDR="127.0.0.1")
+    os.environ.setdefault("MASTER_PORT", str(_free_port()))
+
+
+def choose_sft_device(argv: list[str]) -> str:
+    """``cpu`` or ``gpu``: an explicit ``sft_profile=`` override wins, then ``REVISUAL_DEVICE``, then detection."""
+    for arg in argv:
+        if arg.startswith(PROFILE_GROUP + "="):
+            return arg.split("=", 1)[1]
+    requested = os.environ.get("REVISUAL_DEVICE", "auto").lower()
+    if requested in ("cpu", "gpu"):
+        return requested
+    from verl_ext.cpu import gpu_available
+
+    return "gpu" if gpu_available() else "cpu"
+
+
+def prepare_sft_environment(argv: list[str]) -> list[str]:
+    """Set what verl reads at import time; returns argv with the device profile added."""
+    from verl_ext.trainer.main import PLUGIN_MODULE, _append_env_list, default_cache_dir
+
+    _append_env_list("VERL_USE_EXTERNAL_MODULES", PLUGIN_MODULE)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if choose_sft_device(argv) == "cpu":
+        os.environ["VERL_PLATFORM"] = "cpu"
+        os.environ["REVISUAL_DEVICE"] = "cpu"
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("WANDB_MODE", "disabled")
+        os.environ.setdefault("REVISUAL_CACHE", str(default_cache_dir()))
+        if not any(a.startswith(PROFILE_GROUP + "=") for a in argv):
+            argv = [*argv, f"{PROFILE_GROUP}=cpu"]
+    return argv
+
+
+def merged_output_dir(config) -> Path:
+    """``revisual.output_dir``, or ``<checkpoints>/../hf`` when it is null."""
+    explicit = config.get("revisual", {}).get("output_dir")
+    if explicit:
+        return Path(explicit).resolve()
+    return Path(config.trainer.default_local_dir).resolve().parent / "hf"
+
+
+def set_metrics_path(config) -> Path:
+    """One JSONL per launch next to the checkpoints, as the RL entry does (a resume never truncates it)."""
+    out = Path(config.trainer.default_local_dir).resolve().parent / "metrics"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{config.trainer.experiment_name}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    os.environ.setdefault("VERL_FILE_LOGGER_PATH", str(path))
+    return Path(os.environ["VERL_FILE_LOGGER_PATH"])
+
+
+def run(config) -> None:
+    """Train with verl's SFT trainer, then (rank 0) merge the last checkpoint into a Hugging Face folder."""
+    import torch.distributed as dist
+    from omegaconf import OmegaConf, open_dict
+    from verl.trainer import sft_trainer
+    from verl.utils.device import auto_set_device
+
+    from verl_ext.plugin import assert_registered
+    from verl_ext.stages.merge import merge_latest_checkpoint
+
+    assert_registered()
+    revisual = OmegaConf.to_container(config.get("revisual", {}), resolve=True) or {}
+    with open_dict(config):
+        config.pop("revisual", None)  # verl's SFT trainer logs the config; keep only its own keys
+    ckpt = Path(config.trainer.default_local_dir).resolve()
+    metrics_path = set_metrics_path(config)
+    output_dir = Path(revisual["output_dir"]).resolve() if revisual.get("output_dir") else ckpt.parent / "hf"
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(
+            f"[revisual] stage 1 (cold start SFT) device={os.environ.get('REVISUAL_DEVICE', 'gpu')} "
+            f"model={config.model.path}\n[revisual] checkpoints -> {ckpt}\n[revisual] metrics (jsonl) -> {metrics_path}",
+            flush=True,
+        )
+    auto_set_device(config)
+    sft_trainer.run_sft(config)
+    if revisual.get("merge", True) and int(os.environ.get("RANK", "0")) == 0:
+        merged = merge_latest_checkpoint(ckpt, output_dir, source_model=config.model.path)
+        print(f"[revisual] merged HF model -> {merged}", flush=True)
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def main() -> None:
+    argv = prepare_sft_environment(sys.argv[1:])
+    sys.argv = [sys.argv[0], *argv]
+    if os.environ.get("REVISUAL_DEVICE") == "cpu":
+        from verl_ext.trainer.main import ensure_cpu_assets
+
+        ensure_cpu_assets(Path(os.environ["REVISUAL_CACHE"]))
+    set_single_process_rendezvous()
+    import hydra
+
+    import verl_ext.plugin  # noqa: F401  (CPU backends + verl fixes before Hydra builds anything)
+
+    hydra.main(config_path="../config", config_name="revisual_stage1", version_base=None)(run)()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""Fixes for verl 0.9.1 bugs that hit ReVisual on any device (CPU and GPU alike).
+
+1. Text-only micro-batches on Qwen2/2.5-VL crash (``verl-on-cpu.md`` §6.3 item 8). verl's patched
+   ``_get_input_embeds`` runs the vision tower on a dummy image when a micro-batch has no pixels
+   (so FSDP's collectives see the same parameters on every rank), then calls ``.mean()`` on the
+   tower's output; transformers 5 returns a ``BaseModelOutputWithPooling`` there, not a tensor:
+   ``AttributeError: 'BaseModelOutputWithPooling' object has no attribute 'mean'``. Stage 1 (text
+   SFT of the VL model) and stage 3 (text RL) feed only text, so every step hits it.
+2. ``actor_rollout_ref.actor.freeze_vision_tower`` is accepted by verl's ``ActorConfig`` but never
+   read: the vision tower trains (or, with zero gradients, decays under AdamW's weight decay)
+   whatever the flag says. Stage 3 freezes it, so the flag is made to do what it says.
+
+Both are applied by :func:`apply_verl_fixes`, which the plugin calls in every verl process.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+logger = logging.getLogger(__name__)
+
+# Attribute the actor config hands to its FSDP engine config; the engine reads it when it builds the model.
+FREEZE_FLAG = "revisual_freeze_vision_tower"
+# Sub-module names of the vision tower in HF VL models (Qwen2/2.5-VL: ``model.visual``).
+VISION_TOWER_NAMES = ("visual", "vision_tower", "vision_model")
+
+_applied = False
+
+
+def visual_embeddings(visual_output):
+    """The embedding tensor of a vision-tower call, whatever container transformers wraps it in."""
+    from verl.utils.transformers_compat import unpack_visual_output
+
+    embeddings, _ = unpack_visual_output(visual_output)
+    return embeddings
+
+
+def _text_only_safe(original):
+    """Wrap verl's ``_get_input_embeds``: batches with pixels go to verl, pixel-free ones are handled here."""
+
+    @functools.wraps(original)
+    def get_input_embeds(
+        model,
+        input_ids,
+        attention_mask=None,
+        pixel_values=None,
+        pixel_values_videos=None,
+        image_grid_thw=None,
+        video_grid_thw=None,
+    ):
+        if pixel_values is not None or pixel_values_videos is not None:
+            return original(
+                model, input_ids, attention_mask, pixel_values, pixel_values_videos, image_grid_thw, video_grid_thw
+            )
+        import torch
+
+        inputs_embeds = model.get_input_embeddings()(input_ids)
+        vision = model.config.vision_config
+        # A 4x4-patch dummy image keeps the tower in the graph, as verl intends; it adds exactly zero.
+        patch_dim = vision.in_channels * vision.temporal_patch_size * vision.patch_size**2
+        dummy_pixels = torch.zeros((16, patch_dim), dtype=inputs_embeds.dtype, device=inputs_embeds.device)
+        dummy_grid = torch.tensor([[1, 4, 4]], dtype=torch.long, device=inputs_embeds.device)
+        dummy = visual_embeddings(model.visual(dummy_pixels, grid_thw=dummy_grid))
+        inputs_embeds = inputs_embeds + 0.0 * dummy.mean()
+        if attention_mask is not None:
+            attention_mask = attention_mask.to(inputs_embeds.device)
+        return inputs_embeds, attention_mask
+
+    get_input_embeds.__revisual_fixed__ = True
+    return get_input_embeds
+
+
+def fix_text_only_vl_embeddings() -> None:
+    """Bug 1: replace ``verl.models.transformers.qwen2_vl._get_input_embeds`` (looked up as a module global)."""
+    from verl.models.transformers import qwen2_vl
+
+    if not getattr(qwen2_vl._get_input_embeds, "__revisual_fixed__", False):
+        qwen2_vl._get_input_embeds = _text_only_safe(qwen2_vl._get_input_embeds)
+
+
+def vision_tower_of(module):
+    """The vision sub-module of an HF VL model (``model.visual`` on Qwen2.5-VL), or None for a text model."""
+    for holder in (module, getattr(module, "model", None)):
+        if holder is None:
+            continue
+        for name in VISION_TOWER_NAMES:
+            tower = getattr(holder, name, None)
+            if tower is not None:
+                return tower
+    return None
+
+
+def freeze_vision_tower(module) -> int:
+    """Set ``requires_grad=False`` on every vision-tower parameter; returns how many tensors were frozen.
+
+    Frozen parameters get no gradient, so AdamW skips them entirely (no update, no weight decay):
+    they stay bit-identical. Raises if the model has no vision tower, since the flag would be a no-op.
+    """
+    tower = vision_tower_of(module)
+    if tower is None:
+        raise ValueError(
+            f"actor_rollout_ref.actor.freeze_vision_tower=true but {type(module).__name__} has no vision tower "
+            f"(looked for {', '.join(VISION_TOWER_NAMES)})"
+        )
+    frozen = 0
+    for param in tower.parameters():
+        param.requires_grad_(False)
+        frozen += 1
+    return frozen
+
+
+def _actor_post_init_passing_freeze(post_init):
+    @functools.wraps(post_init)
+    def wrapper(self, *args, **kwargs):
+        post_init(self, *args, **kwargs)
+        engine = getattr(self, "engine", None)
+        if engine is not None:
+            # Engine configs are frozen dataclasses; this one attribute is ours.
+            object.__setattr__(engine, FREEZE_FLAG, bool(self.freeze_vision_tower))
+
+    wrapper.__revisual_fixed__ = True
+    return wrapper
+
+
+def _build_module_honouring_freeze(build_module):
+    @functools.wraps(build_module)
+    def wrapper(self, *args, **kwargs):
+        module = build_module(self, *args, **kwargs)
+        if getattr(self.engine_config, FREEZE_FLAG, False) and not self.engine_config.forward_only:
+            count = freeze_vision_tower(module)
+            logger.warning("freeze_vision_tower: %d vision-tower tensors frozen", count)
+        return module
+
+    wrapper.__revisual_fixed__ = True
+    return wrapper
+
+
+def honour_freeze_vision_tower() -> None:
+    """Bug 2: the FSDP actor config passes its flag to the engine, which freezes the tower before FSDP wraps it."""
+    from verl.workers.config.actor import FSDPActorConfig
+    from verl.workers.engine.fsdp.transformer_impl import FSDPEngine
+
+    if not getattr(FSDPActorConfig.__post_init__, "__revisual_fixed__", False):
+        FSDPActorConfig.__post_init__ = _actor_post_init_passing_freeze(FSDPActorConfig.__post_init__)
+    if not getattr(FSDPEngine._build_module, "__revisual_fixed__", False):
+        FSDPEngine._build_module = _build_module_honouring_freeze(FSDPEngine._build_module)
+
+
+def apply_verl_fixes() -> None:
+    """Apply every fix above. Idempotent; not gated on the device."""
+    global _applied
+    if _applied:
+        return
+    fix_text_only_vl_embeddings()
+    honour_freeze_vision_tower()
+    _applied = True
