@@ -23,7 +23,7 @@ from verl_ext.eval.layouts import (
     read_jsonl,
     read_parquet_files,
 )
-from verl_ext.eval.options import is_bare_letter_list, options_in_question
+from verl_ext.eval.options import is_bare_letter_list, options_in_question, split_labelled_options
 
 
 @dataclass
@@ -128,9 +128,8 @@ def load_mathvision(folder: Path, options: LoadOptions) -> list[EvalItem]:
             "choices": [] if is_bare_letter_list(option_texts) else option_texts,
             "multiple_choice": bool(option_texts),
         }
-        base = folder if (folder / str(row.get(image_key, ""))).exists() else files[0].parent.parent
         prompt = prompts.mathvision_prompt(question, option_texts, empty_choices_block=options.mathvision_empty_choices)
-        image = image_from_cell(row.get(image_key) or row.get("image"), base=base, path=path, index=index, field=image_key)
+        image = image_from_cell(row.get(image_key) or row.get("image"), base=[folder, path.parent], path=path, index=index, field=image_key)
         items.append(EvalItem("mathvision", _text_id(row, "id", path, index), prompt, reference, [image]))
     return check_unique_ids(items, files[0])
 
@@ -215,8 +214,6 @@ def load_wemath(folder: Path, options: LoadOptions) -> list[EvalItem]:
         problem = require(row, "ID", path=path, index=index)
         key = require(row, "key", path=path, index=index)
         option = require(row, "option", path=path, index=index)
-        from verl_ext.eval.options import split_labelled_options
-
         reference = {
             "answer": require(row, "answer", path=path, index=index),
             "problem": problem,
@@ -224,7 +221,7 @@ def load_wemath(folder: Path, options: LoadOptions) -> list[EvalItem]:
             "choices": split_labelled_options(option),
         }
         prompt = prompts.wemath_prompt(require(row, "question", path=path, index=index), option)
-        image = image_from_cell(row.get("image_path"), base=image_base, path=path, index=index, field="image_path")
+        image = image_from_cell(row.get("image_path"), base=[image_base, folder], path=path, index=index, field="image_path")
         items.append(EvalItem("wemath", f"{problem}/{key}", prompt, reference, [image]))
     return check_unique_ids(items, files[0])
 
@@ -323,10 +320,9 @@ def limit_items(items: list[EvalItem], limit: int | None) -> list[EvalItem]:
     """The items of the first ``limit`` problems; DynaMath seeds and WeMath composites stay whole."""
     if limit is None:
         return items
-    units: list[str] = []
-    for item in items:
-        unit = item.reference.get("seed_id") or item.reference.get("problem") or item.id
-        if unit not in units:
-            units.append(unit)
+    def unit(item: EvalItem) -> str:
+        return item.reference.get("seed_id") or item.reference.get("problem") or item.id
+
+    units = list(dict.fromkeys(unit(item) for item in items))
     keep = set(units[:limit])
-    return [item for item in items if (item.reference.get("seed_id") or item.reference.get("problem") or item.id) in keep]
+    return [item for item in items if unit(item) in keep]

@@ -103,8 +103,9 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def image_from_cell(cell, *, base: Path, path: Path, index, field: str) -> ImageRef:
-    """An image from an HF Image struct ({bytes, path}) or a path relative to ``base``."""
+def image_from_cell(cell, *, base: Path | list[Path], path: Path, index, field: str) -> ImageRef:
+    """An image from an HF Image struct ({bytes, path}) or a path relative to ``base`` (the first
+    of several bases where the file exists)."""
     if isinstance(cell, dict):
         if cell.get("bytes"):
             return bytes(cell["bytes"])
@@ -115,8 +116,9 @@ def image_from_cell(cell, *, base: Path, path: Path, index, field: str) -> Image
     if isinstance(cell, (bytes, bytearray)) and cell:
         return bytes(cell)
     if isinstance(cell, str) and cell.strip():
-        image_path = base / cell
-        if not image_path.is_file():
-            raise EvalDataError(path, f"image file {image_path} does not exist", row=index, field=field)
-        return image_path
+        bases = base if isinstance(base, list) else [base]
+        for folder in bases:
+            if (folder / cell).is_file():
+                return folder / cell
+        raise EvalDataError(path, f"image file {bases[0] / cell} does not exist", row=index, field=field)
     raise EvalDataError(path, f"expected an image, got {type(cell).__name__}", row=index, field=field)

@@ -1,0 +1,160 @@
+"""Running an engine over many requests: in this process, one worker process per GPU group
+(data parallel on one node), or one Ray actor per GPU group (several nodes).
+
+All three hand results back to the caller's ``on_result(request, response)`` in this process, so
+only one process ever writes the run files.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from typing import Callable, Iterable
+
+from verl_ext.eval.engines import EngineSpec, GenerationRequest
+
+OnResult = Callable[[GenerationRequest, str], None]
+
+
+def chunked(requests: list[GenerationRequest], size: int) -> list[list[GenerationRequest]]:
+    """Consecutive chunks of at most ``size`` requests (the unit of work and of lost progress)."""
+    size = max(1, int(size))
+    return [requests[i : i + size] for i in range(0, len(requests), size)]
+
+
+def run_in_process(spec: EngineSpec, requests: list[GenerationRequest], on_result: OnResult, chunk_size: int = 64, engine=None) -> None:
+    """Build the engine here and generate chunk by chunk."""
+    if not requests:
+        return
+    engine = engine or spec.build()
+    for chunk in chunked(requests, chunk_size):
+        for request, response in zip(chunk, engine.generate(chunk)):
+            on_result(request, response)
+
+
+def _worker_main(spec: EngineSpec, visible_devices: str | None, tasks, results) -> None:
+    if visible_devices is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = visible_devices
+    try:
+        engine = spec.build()
+        while True:
+            chunk = tasks.get()
+            if chunk is None:
+                return
+            results.put(("ok", chunk, engine.generate(chunk)))
+    except BaseException:  # noqa: BLE001 - the parent must hear about any failure
+        results.put(("error", None, traceback.format_exc()))
+
+
+def _next_result(results, workers):
+    """The next worker result; raises instead of waiting forever once every worker has died."""
+    import queue
+
+    while True:
+        try:
+            return results.get(timeout=10)
+        except queue.Empty:
+            if not any(worker.is_alive() for worker in workers):
+                raise RuntimeError("every generation worker exited before finishing its work") from None
+
+
+def device_groups(num_workers: int, devices_per_worker: int, visible: str | None = None) -> list[str | None]:
+    """``CUDA_VISIBLE_DEVICES`` for each worker: consecutive groups of the visible GPUs."""
+    visible = visible if visible is not None else os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        try:
+            import torch
+
+            ids = [str(i) for i in range(torch.cuda.device_count())]
+        except Exception:  # noqa: BLE001
+            ids = []
+    else:
+        ids = [d for d in visible.split(",") if d.strip()]
+    if not ids:
+        return [None] * num_workers
+    if num_workers * devices_per_worker > len(ids):
+        raise ValueError(f"{num_workers} workers x {devices_per_worker} GPUs need more than the {len(ids)} visible GPUs")
+    return [",".join(ids[i * devices_per_worker : (i + 1) * devices_per_worker]) for i in range(num_workers)]
+
+
+def run_worker_processes(
+    spec: EngineSpec,
+    requests: list[GenerationRequest],
+    on_result: OnResult,
+    num_workers: int,
+    devices_per_worker: int = 1,
+    chunk_size: int = 64,
+    visible_devices: Iterable[str | None] | None = None,
+) -> None:
+    """Data parallel on one node: each worker process owns a GPU group and its own engine."""
+    import multiprocessing as mp
+
+    chunks = chunked(requests, chunk_size)
+    if not chunks:
+        return
+    context = mp.get_context("spawn")
+    tasks, results = context.Queue(), context.Queue()
+    groups = list(visible_devices) if visible_devices is not None else device_groups(num_workers, devices_per_worker)
+    workers = [context.Process(target=_worker_main, args=(spec, group, tasks, results), daemon=True) for group in groups]
+    for worker in workers:
+        worker.start()
+    for chunk in chunks:
+        tasks.put(chunk)
+    for _ in workers:
+        tasks.put(None)
+    try:
+        for _ in chunks:
+            status, chunk, payload = _next_result(results, workers)
+            if status == "error":
+                raise RuntimeError(f"a generation worker failed:\n{payload}")
+            for request, response in zip(chunk, payload):
+                on_result(request, response)
+    finally:
+        for worker in workers:
+            worker.join(timeout=30)
+            if worker.is_alive():
+                worker.terminate()
+
+
+class _EngineActor:
+    def __init__(self, spec: EngineSpec):
+        self.engine = spec.build()
+
+    def generate(self, chunk):
+        return self.engine.generate(chunk)
+
+
+def run_ray_actors(
+    spec: EngineSpec,
+    requests: list[GenerationRequest],
+    on_result: OnResult,
+    num_actors: int | None = None,
+    gpus_per_actor: int = 1,
+    chunk_size: int = 64,
+) -> None:
+    """Data parallel over a Ray cluster (``RAY_ADDRESS`` or a local one): one actor per GPU group,
+    each fed a new chunk as soon as it returns the last."""
+    import ray
+
+    chunks = chunked(requests, chunk_size)
+    if not chunks:
+        return
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS"))
+    if num_actors is None:
+        num_actors = max(1, int(ray.cluster_resources().get("GPU", 0) // max(gpus_per_actor, 1)))
+    actor_cls = ray.remote(num_gpus=gpus_per_actor)(_EngineActor)
+    actors = [actor_cls.remote(spec) for _ in range(min(num_actors, len(chunks)))]
+    pending_chunks = list(reversed(chunks))
+    in_flight = {}
+    for actor in actors:
+        chunk = pending_chunks.pop()
+        in_flight[actor.generate.remote(chunk)] = (actor, chunk)
+    while in_flight:
+        done, _ = ray.wait(list(in_flight), num_returns=1)
+        actor, chunk = in_flight.pop(done[0])
+        for request, response in zip(chunk, ray.get(done[0])):
+            on_result(request, response)
+        if pending_chunks:
+            next_chunk = pending_chunks.pop()
+            in_flight[actor.generate.remote(next_chunk)] = (actor, next_chunk)

@@ -1,0 +1,111 @@
+"""Phase 2: score a run folder, add the extracted answer and verdict to every row, write the results.
+
+With a data root, each benchmark's items are read again: the data's reference answers are used and
+the run's coverage (missing rows) is reported. Without one (or where the data cannot be read) the
+references stored in the rows are used.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from verl_ext.eval.answers import judge_response
+from verl_ext.eval.benchmarks import LOADERS, LoadOptions
+from verl_ext.eval.errors import EvalDataError
+from verl_ext.eval.layouts import benchmark_dir
+from verl_ext.eval.metrics import METRICS, MetricResult
+from verl_ext.eval.paper import BENCHMARKS, DEFAULT_SAMPLES
+from verl_ext.eval.report import write_results
+from verl_ext.eval.runfiles import read_run_rows, rewrite_rows, run_file
+
+
+@dataclass
+class BenchmarkScore:
+    """A benchmark's metric plus how complete the run was."""
+
+    result: MetricResult
+    rows: int
+    unanswered: int
+    missing_rows: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def score_rows(benchmark: str, rows: list[dict]) -> list[dict]:
+    """Rows with ``extracted_answer`` and ``correct`` set by the benchmark's rule."""
+    scored = []
+    for row in rows:
+        verdict = judge_response(benchmark, row["response"], row["reference"])
+        scored.append({**row, "extracted_answer": verdict.answer, "correct": verdict.correct})
+    return scored
+
+
+def reference_items(data_root: Path, benchmark: str, run_config: dict, paths: dict | None) -> dict[str, dict]:
+    """id -> reference from the benchmark's data, read with the options the run was generated with."""
+    options = LoadOptions(**run_config.get("load_options", {}))
+    folder = benchmark_dir(Path(data_root), benchmark, paths)
+    return {item.id: item.reference for item in LOADERS[benchmark](folder, options)}
+
+
+def score_benchmark(run_dir: Path, benchmark: str, data_root: Path | None, run_config: dict, paths=None, log=print) -> BenchmarkScore:
+    """Score one benchmark's run file in place and compute its metric."""
+    path = run_file(run_dir, benchmark)
+    rows = read_run_rows(path)
+    if not rows:
+        raise EvalDataError(path, "no generated rows")
+    notes, missing = [], None
+    if data_root is not None:
+        try:
+            references = reference_items(data_root, benchmark, run_config, paths)
+        except EvalDataError as exc:
+            notes.append(f"data not read ({exc}); scored with the references stored in the rows")
+        else:
+            unknown = [row["id"] for row in rows if row["id"] not in references]
+            if unknown:
+                raise EvalDataError(path, f"ids not in the benchmark data, e.g. {unknown[0]!r}", field="id")
+            stale = sum(row["reference"] != references[row["id"]] for row in rows)
+            if stale:
+                notes.append(f"{stale} rows carried a reference that differs from the data; the data's was used")
+            rows = [{**row, "reference": references[row["id"]]} for row in rows]
+            samples = int(run_config.get("samples", {}).get(benchmark, DEFAULT_SAMPLES.get(benchmark, 1)))
+            present = {(row["id"], row["sample"]) for row in rows}
+            missing = len(references) * samples - len({key for key in present if key[1] < samples})
+            if missing:
+                notes.append(f"incomplete run: {missing} of {len(references) * samples} rows not generated yet")
+    # One row per (id, sample): a resumed run never writes a key twice, but a merged file might.
+    unique = {(row["id"], row["sample"]): row for row in rows}
+    scored = score_rows(benchmark, list(unique.values()))
+    rewrite_rows(path, scored)
+    result = METRICS[benchmark](scored)
+    unanswered = sum(row["extracted_answer"] is None for row in scored)
+    return BenchmarkScore(result, len(scored), unanswered, missing, notes)
+
+
+def score_run(run_dir: Path, data_root: Path | None = None, benchmarks: list[str] | None = None, paths=None, log=None) -> dict:
+    """Score every benchmark present in ``run_dir`` (or the listed ones); write results.json/.md.
+
+    Returns the results dictionary. A benchmark that cannot be scored is reported under
+    ``errors`` and the rest are still scored.
+    """
+    log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+    run_dir = Path(run_dir)
+    config_path = run_dir / "run_config.json"
+    run_config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    names = benchmarks or [b for b in BENCHMARKS if run_file(run_dir, b).exists()]
+    scores: dict[str, BenchmarkScore] = {}
+    errors: dict[str, str] = {}
+    for benchmark in names:
+        if benchmark not in METRICS:
+            errors[benchmark] = f"unknown benchmark {benchmark!r}"
+            continue
+        try:
+            scores[benchmark] = score_benchmark(run_dir, benchmark, data_root, run_config, paths, log)
+        except EvalDataError as exc:
+            errors[benchmark] = str(exc)
+            log(f"[{benchmark}] not scored: {exc}")
+            continue
+        result = scores[benchmark].result
+        log(f"[{benchmark}] {result.metric} = {result.score:.1f} (n={result.n})")
+    return write_results(run_dir, scores, errors, run_config)

@@ -1,0 +1,330 @@
+"""The ReVisual-R1 pipeline: cold start (SFT) -> multimodal RL -> text RL, each stage feeding the next.
+
+    python -m verl_ext.stages.pipeline [--run-dir outputs/pipeline] [--stages 1,2,3]
+    STAGE1_ARGS="optim.lr=1e-5" STAGE2_ARGS="..." STAGE3_ARGS="..." COMMON_ARGS="trainer.logger=[console,file]" \
+        bash recipes/revisual_pipeline.sh
+
+Each stage runs as a child process (its own Ray session for the RL stages) and writes into
+``<run-dir>/<stage>/``: ``checkpoints/``, ``metrics/*.jsonl``, ``logs/*.log``, the merged Hugging Face
+model ``hf/`` and, last and atomically, ``COMPLETE.json``. The driver
+
+* skips a stage whose complete output exists (marker + a loadable model folder);
+* resumes an interrupted stage from its last checkpoint (verl's ``trainer.resume_mode=auto`` and
+  the entropy schedule's ``revisual_state.json``), because it reuses the same checkpoint folder;
+* refuses to start a stage whose input (the previous stage's output) is missing or partial, with
+  an error naming the folder and the missing files;
+* writes ``<run-dir>/run_summary.json``: per stage the wall time, steps, final metrics and output path.
+
+With ``RAY_ADDRESS`` set (or under ``ray job submit``), the RL stages join that cluster; the SFT stage
+and the merges run where the driver runs, so ``--run-dir`` must be on storage every node can read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from verl_ext.stages.merge import latest_checkpoint, merge_latest_checkpoint
+from verl_ext.stages.outputs import (
+    MODEL_SUBDIR,
+    IncompleteStageOutput,
+    read_complete_marker,
+    require_complete_stage_output,
+    require_model_dir,
+    stage_output_problems,
+    write_complete_marker,
+    write_json_atomic,
+)
+
+SUMMARY_FILE = "run_summary.json"
+PREFIX = "[pipeline]"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the chain: how to launch it and which override names its model input."""
+
+    number: int
+    name: str
+    title: str
+    module: str
+    config_args: tuple[str, ...]
+    model_key: str
+    merges_after: bool  # RL stages are merged by the driver; the SFT entry merges by itself
+
+    @property
+    def args_env(self) -> str:
+        return f"STAGE{self.number}_ARGS"
+
+
+STAGES = (
+    Stage(1, "stage1_cold_start", "cold start SFT", "verl_ext.stages.sft", (), "model.path", False),
+    Stage(2, "stage2_mrl", "multimodal RL", "verl_ext.trainer.main", ("--config-name", "revisual_stage2"),
+          "actor_rollout_ref.model.path", True),
+    Stage(3, "stage3_trl", "text RL", "verl_ext.stages.text_rl", (), "actor_rollout_ref.model.path", True),
+)
+
+
+# ----------------------------------------------------------------------------- pure helpers
+def parse_stage_list(text: str) -> list[int]:
+    """``"1,2,3"`` or ``"2-3"`` -> sorted stage numbers; rejects unknown numbers."""
+    numbers: set[int] = set()
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        low, _, high = part.partition("-")
+        first, last = int(low), int(high or low)
+        numbers.update(range(first, last + 1))
+    unknown = sorted(numbers - {s.number for s in STAGES})
+    if unknown or not numbers:
+        raise ValueError(f"--stages must name stages among 1,2,3 (got {text!r})")
+    return sorted(numbers)
+
+
+def split_args(text: str | None) -> list[str]:
+    """Shell-split an ``*_ARGS`` environment value."""
+    return shlex.split(text or "")
+
+
+def override_value(args: list[str], key: str) -> str | None:
+    """The last value given for ``key`` among Hydra overrides (``key=v``, ``+key=v``, ``++key=v``)."""
+    value = None
+    for arg in args:
+        name, sep, rest = arg.partition("=")
+        if sep and name.lstrip("+") == key:
+            value = rest
+    return value
+
+
+def read_metrics(files: list[Path]) -> list[dict]:
+    """Records of verl's file logger (``{"step": int, "data": {...}}`` per line), in file then line order."""
+    records = []
+    for path in files:
+        if not path.is_file():
+            continue
+        for line_no, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                # A launch killed mid-write leaves a torn last line; everything before it is good.
+                print(f"{PREFIX} ignoring unreadable line {line_no} of {path}", file=sys.stderr)
+                continue
+            if isinstance(record, dict) and "step" in record:
+                records.append(record)
+    return records
+
+
+def summarize_metrics(records: list[dict]) -> dict:
+    """Last step reached and the metrics logged at it (later launches override earlier ones)."""
+    by_step: dict[int, dict] = {}
+    for record in records:
+        by_step.setdefault(int(record["step"]), {}).update(record.get("data", {}))
+    if not by_step:
+        return {"steps": 0, "final_metrics": {}}
+    last = max(by_step)
+    return {"steps": last, "final_metrics": by_step[last]}
+
+
+# ----------------------------------------------------------------------------- the driver
+class Pipeline:
+    """Runs the chosen stages in order under one run folder."""
+
+    def __init__(self, run_dir: Path, stages: list[int], common_args: list[str], stage_args: dict[int, list[str]],
+                 python: str = sys.executable, sft_nproc: int = 1, verbose: bool = False):
+        self.run_dir = run_dir.resolve()
+        self.stages = [s for s in STAGES if s.number in stages]
+        self.common_args = common_args
+        self.stage_args = stage_args
+        self.python = python
+        self.sft_nproc = sft_nproc
+        self.verbose = verbose
+        self.summary: dict = {"run_dir": str(self.run_dir), "stages": {}}
+
+    def stage_dir(self, stage: Stage) -> Path:
+        return self.run_dir / stage.name
+
+    def previous(self, stage: Stage) -> Stage | None:
+        return next((s for s in STAGES if s.number == stage.number - 1), None)
+
+    # -- inputs
+    def input_model(self, stage: Stage) -> Path | None:
+        """The model a stage starts from; None lets stage 1 use its config's model."""
+        explicit = override_value(self.common_args + self.stage_args.get(stage.number, []), stage.model_key)
+        if explicit:
+            if stage.number == 1:
+                return None  # a hub name or a path: verl resolves it
+            return require_model_dir(explicit, f"stage {stage.number} ({stage.title}), {stage.model_key}")
+        before = self.previous(stage)
+        if before is None:
+            return None
+        return require_complete_stage_output(
+            f"stage {before.number} ({before.title})", self.stage_dir(before), f"stage {stage.number} ({stage.title})"
+        )
+
+    def command(self, stage: Stage, model: Path | None, metrics_file: Path) -> list[str]:
+        out = self.stage_dir(stage)
+        paths = [f"trainer.default_local_dir={out / 'checkpoints'}"]
+        if stage.number == 1:
+            paths.append(f"+revisual.output_dir={out / MODEL_SUBDIR}")
+        if model is not None:
+            paths.append(f"{stage.model_key}={model}")
+        overrides = [*paths, *self.common_args, *self.stage_args.get(stage.number, [])]
+        if stage.number == 1 and self.sft_nproc > 1:
+            launcher = [self.python, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={self.sft_nproc}"]
+        else:
+            launcher = [self.python]
+        return [*launcher, "-m", stage.module, *stage.config_args, *overrides]
+
+    # -- running
+    def run_child(self, cmd: list[str], log_file: Path, env: dict) -> int:
+        """Run one stage process, all output to its log; echo revisual's own lines (or everything)."""
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_file, "w") as log:
+            log.write("$ " + shlex.join(cmd) + "\n")
+            log.flush()
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+                                    bufsize=1, errors="replace")
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.write(line)
+                if self.verbose or line.startswith("[revisual]"):
+                    print(line, end="", flush=True)
+            return proc.wait()
+
+    def run_stage(self, stage: Stage) -> dict:
+        out = self.stage_dir(stage)
+        marker = read_complete_marker(out)
+        if marker is not None and not stage_output_problems(out):
+            print(f"{PREFIX} stage {stage.number} ({stage.title}): complete output at {marker['output_path']}; skipped",
+                  flush=True)
+            return {**marker, "status": "skipped"}
+        if marker is not None:
+            # The marker names a model folder that has since lost files: redo the stage's tail.
+            (out / "COMPLETE.json").unlink()
+        model = self.input_model(stage)
+        resume = latest_checkpoint(out / "checkpoints")
+        status = "resumed" if resume else "ran"
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        metrics_file = out / "metrics" / f"{stage.name}-{stamp}.jsonl"
+        log_file = out / "logs" / f"{stage.name}-{stamp}.log"
+        metrics_file.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "VERL_FILE_LOGGER_PATH": str(metrics_file), "PYTHONUNBUFFERED": "1"}
+        cmd = self.command(stage, model, metrics_file)
+        print(
+            f"{PREFIX} stage {stage.number} ({stage.title}): "
+            + (f"resuming from checkpoint step {resume[0]}" if resume else "starting")
+            + f"\n{PREFIX}   input model: {model or '(from the stage config)'}"
+            f"\n{PREFIX}   log:         {log_file}\n{PREFIX}   checkpoints: {out / 'checkpoints'}"
+            f"\n{PREFIX}   metrics:     {metrics_file}",
+            flush=True,
+        )
+        started = time.time()
+        code = self.run_child(cmd, log_file, env)
+        if code != 0:
+            raise StageFailed(stage, code, log_file)
+        if stage.merges_after:
+            merged = merge_latest_checkpoint(out / "checkpoints", out / MODEL_SUBDIR, source_model=model)
+        else:
+            merged = require_model_dir(out / MODEL_SUBDIR, f"stage {stage.number} ({stage.title}) merge")
+        wall = time.time() - started
+        metrics = summarize_metrics(read_metrics(sorted((out / "metrics").glob("*.jsonl"))))
+        info = {
+            "stage": stage.number,
+            "name": stage.name,
+            "title": stage.title,
+            "output_path": str(merged),
+            "input_model": str(model) if model else None,
+            "checkpoint_dir": str(out / "checkpoints"),
+            "metrics_files": [str(p) for p in sorted((out / "metrics").glob("*.jsonl"))],
+            "log_files": [str(p) for p in sorted((out / "logs").glob("*.log"))],
+            "wall_time_s": round(wall, 1),
+            "steps": metrics["steps"],
+            "final_metrics": metrics["final_metrics"],
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        # Last: only a stage whose merged model passed the checks gets its marker.
+        write_complete_marker(out, info)
+        print(f"{PREFIX} stage {stage.number} ({stage.title}) done in {wall:.0f} s, {metrics['steps']} steps "
+              f"-> {merged}", flush=True)
+        return {**info, "status": status}
+
+    def run(self) -> dict:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        started = time.time()
+        for stage in self.stages:
+            self.summary["stages"][stage.name] = self.run_stage(stage)
+            self.write_summary(started)
+        self.write_summary(started)
+        self.print_locations()
+        return self.summary
+
+    def write_summary(self, started: float) -> Path:
+        self.summary["pipeline_wall_time_s"] = round(time.time() - started, 1)
+        return write_json_atomic(self.run_dir / SUMMARY_FILE, self.summary)
+
+    def print_locations(self) -> None:
+        lines = [f"{PREFIX} summary -> {self.run_dir / SUMMARY_FILE}"]
+        for name, info in self.summary["stages"].items():
+            lines.append(
+                f"{PREFIX} {name}: {info['status']}, {info['wall_time_s']} s, {info['steps']} steps\n"
+                f"{PREFIX}   model:       {info['output_path']}\n{PREFIX}   checkpoints: {info['checkpoint_dir']}\n"
+                f"{PREFIX}   metrics:     {', '.join(info['metrics_files'])}\n"
+                f"{PREFIX}   logs:        {', '.join(info['log_files'])}"
+            )
+        print("\n".join(lines), flush=True)
+
+
+class StageFailed(RuntimeError):
+    def __init__(self, stage: Stage, code: int, log_file: Path):
+        tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-30:]) if log_file.exists() else ""
+        super().__init__(f"stage {stage.number} ({stage.title}) exited with {code}; log: {log_file}\n{tail}")
+        self.code = code
+
+
+def default_sft_nproc() -> int:
+    """One SFT process per visible GPU (torchrun), one on the CPU."""
+    if os.environ.get("SFT_NPROC"):
+        return int(os.environ["SFT_NPROC"])
+    try:
+        import torch
+
+        return max(1, torch.cuda.device_count())
+    except Exception:  # torch without CUDA support raises on some builds
+        return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run-dir", default=os.environ.get("RUN_DIR", "outputs/pipeline"),
+                        help="folder for every stage's outputs (default: $RUN_DIR or outputs/pipeline)")
+    parser.add_argument("--stages", default=os.environ.get("STAGES", "1,2,3"), help="which stages to run, e.g. 2,3")
+    parser.add_argument("--verbose", action="store_true", default=os.environ.get("PIPELINE_VERBOSE") == "1",
+                        help="echo every line of the stages' output, not only revisual's")
+    args = parser.parse_args(argv)
+    stage_args = {s.number: split_args(os.environ.get(s.args_env)) for s in STAGES}
+    pipeline = Pipeline(
+        Path(args.run_dir), parse_stage_list(args.stages), split_args(os.environ.get("COMMON_ARGS")), stage_args,
+        sft_nproc=default_sft_nproc(), verbose=args.verbose,
+    )
+    try:
+        pipeline.run()
+    except IncompleteStageOutput as err:
+        print(f"{PREFIX} error: {err}", file=sys.stderr, flush=True)
+        return 2
+    except StageFailed as err:
+        print(f"{PREFIX} error: {err}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
