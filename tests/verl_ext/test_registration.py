@@ -62,3 +62,15 @@ def test_registration_happens_in_ray_workers(local_ray):
     pid, loaded, estimator, manager = ray.get(probe.remote())
     assert pid != os.getpid()
     assert (loaded, estimator, manager) == (True, True, True)
+
+
+def test_cpu_path_never_imports_gpu_only_packages():
+    code = (
+        "import sys, verl_ext, verl_ext.plugin, reward_fns, data_preprocess\n"
+        "import verl_ext.cpu.hf_rollout, verl_ext.trainer.pad_trainer\n"
+        "print(sorted(m for m in ('vllm', 'flash_attn', 'sglang') if m in sys.modules))"
+    )
+    env = {**os.environ, "VERL_PLATFORM": "cpu"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

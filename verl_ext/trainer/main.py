@@ -33,10 +33,10 @@ def _append_env_list(name: str, value: str) -> None:
     os.environ[name] = ",".join(items)
 
 
-def choose_device(argv: list[str]) -> str:
-    """``cpu`` or ``gpu``: an explicit ``device_profile=`` override wins, then ``REVISUAL_DEVICE``, then detection."""
+def choose_device(argv: list[str], profile_group: str = "device_profile") -> str:
+    """``cpu`` or ``gpu``: an explicit ``<profile_group>=`` override wins, then ``REVISUAL_DEVICE``, then detection."""
     for arg in argv:
-        if arg.startswith("device_profile="):
+        if arg.startswith(profile_group + "="):
             return arg.split("=", 1)[1]
     requested = os.environ.get("REVISUAL_DEVICE", "auto").lower()
     if requested in ("cpu", "gpu"):
@@ -46,19 +46,23 @@ def choose_device(argv: list[str]) -> str:
     return "gpu" if gpu_available() else "cpu"
 
 
-def prepare_process_environment(argv: list[str]) -> list[str]:
-    """Set the environment verl reads at import time; returns argv with the device profile added."""
+def prepare_process_environment(argv: list[str], profile_group: str = "device_profile") -> list[str]:
+    """Set the environment verl reads at import time; returns argv with the device profile added.
+
+    ``profile_group`` is the Hydra config group that holds the ``cpu``/``gpu`` profiles of the
+    stage being launched (the SFT stage has its own).
+    """
     _append_env_list("VERL_USE_EXTERNAL_MODULES", PLUGIN_MODULE)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    device = choose_device(argv)
+    device = choose_device(argv, profile_group)
     if device == "cpu":
         os.environ["VERL_PLATFORM"] = "cpu"
         os.environ["REVISUAL_DEVICE"] = "cpu"
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("WANDB_MODE", "disabled")
         os.environ.setdefault("REVISUAL_CACHE", str(default_cache_dir()))
-        if not any(a.startswith("device_profile=") for a in argv):
-            argv = [*argv, "device_profile=cpu"]
+        if not any(a.startswith(profile_group + "=") for a in argv):
+            argv = [*argv, f"{profile_group}=cpu"]
     return argv
 
 
