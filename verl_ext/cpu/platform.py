@@ -36,6 +36,9 @@ class _CPUDeviceModule(ModuleType):
             return lambda *args, **kwargs: "CPU"
         if name == "mem_get_info":
             return _cpu_mem_get_info
+        if name in ("get_rng_state", "set_rng_state"):
+            # Checkpoint resume restores the device RNG under the device name, here "cpu".
+            return getattr(torch, name)
         return getattr(torch.cpu, name)
 
 

@@ -176,10 +176,10 @@ class VLLMEngine:
         from vllm import SamplingParams
 
         s = self.sampling
-        params = [
-            SamplingParams(n=1, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, max_tokens=s.max_tokens, seed=r.seed)
-            for r in requests
-        ]
+        common = dict(n=1, temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens)
+        if s.top_k > 0:
+            common["top_k"] = s.top_k  # "disabled" is -1 in older vLLM and 0 in newer: leave the default
+        params = [SamplingParams(**common, seed=r.seed) for r in requests]
         conversations = [openai_messages(r) for r in requests]
         outputs = self.llm.chat(conversations, sampling_params=params, use_tqdm=False)
         return [output.outputs[0].text for output in outputs]

@@ -90,7 +90,7 @@ def record_run_config(cfg: GenerateConfig) -> dict:
         samples = {**previous.get("samples", {}), **{b: cfg.samples_for(b) for b in cfg.benchmarks}}
     else:
         samples = {b: cfg.samples_for(b) for b in cfg.benchmarks}
-    record = {**current, "samples": samples, "backend": cfg.backend}
+    record = {**current, "samples": samples, "backend": cfg.backend, "limit": cfg.limit}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2))
     return record

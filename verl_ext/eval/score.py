@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from verl_ext.eval.answers import judge_response
-from verl_ext.eval.benchmarks import LOADERS, LoadOptions
+from verl_ext.eval.benchmarks import LOADERS, LoadOptions, limit_items
 from verl_ext.eval.errors import EvalDataError
 from verl_ext.eval.layouts import benchmark_dir
 from verl_ext.eval.metrics import METRICS, MetricResult
@@ -42,11 +42,14 @@ def score_rows(benchmark: str, rows: list[dict]) -> list[dict]:
     return scored
 
 
-def reference_items(data_root: Path, benchmark: str, run_config: dict, paths: dict | None) -> dict[str, dict]:
-    """id -> reference from the benchmark's data, read with the options the run was generated with."""
+def reference_items(data_root: Path, benchmark: str, run_config: dict, paths: dict | None) -> tuple[dict[str, dict], set[str]]:
+    """id -> reference from the benchmark's data, read with the options the run was generated
+    with, and the ids the run was meant to cover (its ``--limit``)."""
     options = LoadOptions(**run_config.get("load_options", {}))
     folder = benchmark_dir(Path(data_root), benchmark, paths)
-    return {item.id: item.reference for item in LOADERS[benchmark](folder, options)}
+    items = LOADERS[benchmark](folder, options)
+    expected = {item.id for item in limit_items(items, run_config.get("limit"))}
+    return {item.id: item.reference for item in items}, expected
 
 
 def score_benchmark(run_dir: Path, benchmark: str, data_root: Path | None, run_config: dict, paths=None, log=print) -> BenchmarkScore:
@@ -58,7 +61,7 @@ def score_benchmark(run_dir: Path, benchmark: str, data_root: Path | None, run_c
     notes, missing = [], None
     if data_root is not None:
         try:
-            references = reference_items(data_root, benchmark, run_config, paths)
+            references, expected = reference_items(data_root, benchmark, run_config, paths)
         except EvalDataError as exc:
             notes.append(f"data not read ({exc}); scored with the references stored in the rows")
         else:
@@ -71,9 +74,9 @@ def score_benchmark(run_dir: Path, benchmark: str, data_root: Path | None, run_c
             rows = [{**row, "reference": references[row["id"]]} for row in rows]
             samples = int(run_config.get("samples", {}).get(benchmark, DEFAULT_SAMPLES.get(benchmark, 1)))
             present = {(row["id"], row["sample"]) for row in rows}
-            missing = len(references) * samples - len({key for key in present if key[1] < samples})
+            missing = len(expected) * samples - len({key for key in present if key[0] in expected and key[1] < samples})
             if missing:
-                notes.append(f"incomplete run: {missing} of {len(references) * samples} rows not generated yet")
+                notes.append(f"incomplete run: {missing} of {len(expected) * samples} rows not generated yet")
     # One row per (id, sample): a resumed run never writes a key twice, but a merged file might.
     unique = {(row["id"], row["sample"]): row for row in rows}
     scored = score_rows(benchmark, list(unique.values()))

@@ -174,7 +174,7 @@ class Pipeline:
         out = self.stage_dir(stage)
         paths = [f"trainer.default_local_dir={out / 'checkpoints'}"]
         if stage.number == 1:
-            paths.append(f"+revisual.output_dir={out / MODEL_SUBDIR}")
+            paths.append(f"revisual.output_dir={out / MODEL_SUBDIR}")
         if model is not None:
             paths.append(f"{stage.model_key}={model}")
         overrides = [*paths, *self.common_args, *self.stage_args.get(stage.number, [])]

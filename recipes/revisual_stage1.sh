@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Stage 1 of ReVisual-R1: cold start. Full-parameter SFT of a Qwen2.5-VL-class model on text-only,
+# multi-turn think-format data, with verl's own SFT trainer; the last checkpoint is merged into a
+# Hugging Face folder (default outputs/stage1_cold_start/hf) that stage 2 loads.
+#
+#   bash recipes/revisual_stage1.sh model.path=Qwen/Qwen2.5-VL-7B-Instruct \
+#       data.train_files=grammar_sft/train.parquet [optim.lr=1e-5  # the released code's LR]
+#
+# Every argument is a Hydra override of verl_ext/config/revisual_stage1.yaml (paper defaults: lr 2e-5,
+# 5 epochs, cosine with 5% warm-up, max length 32768, bf16). NPROC_PER_NODE (default: the number of
+# GPUs) processes are started with torchrun. Without a GPU it runs the tiny CPU default
+# (REVISUAL_DEVICE=cpu|gpu forces a profile).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${PYTHON:-$( [ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python3 )}"
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+NPROC="${NPROC_PER_NODE:-$("$PYTHON" -c 'import torch; print(max(1, torch.cuda.device_count()))' 2>/dev/null || echo 1)}"
+if [ "$NPROC" -gt 1 ]; then
+  exec "$PYTHON" -m torch.distributed.run --standalone --nproc_per_node="$NPROC" -m verl_ext.stages.sft "$@"
+fi
+exec "$PYTHON" -m verl_ext.stages.sft "$@"

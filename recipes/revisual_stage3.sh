@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Stage 3 of ReVisual-R1: text-only RL from the stage-2 model, with the vision tower frozen, the
+# low-variance KL loss (coefficient 2e-3), the annealed entropy bonus (0.02, x0.985 per optimizer
+# step after the warm-up, floor 0) and PAD. The entropy schedule's state is checkpointed and resumed.
+#
+#   bash recipes/revisual_stage3.sh actor_rollout_ref.model.path=outputs/stage2_mrl/hf \
+#       data.train_files=textrl/train.parquet data.val_files=textrl/val.parquet
+#
+# Every argument is a Hydra override of verl_ext/config/revisual_stage2.yaml + stage/text_rl.yaml.
+# The trained actor stays a verl checkpoint; merge it with
+#   python -m verl_ext.stages.merge --checkpoints outputs/stage3_trl/checkpoints --out outputs/stage3_trl/hf
+# (the pipeline does this for you). RAY_ADDRESS / `ray job submit` join a cluster; without a GPU
+# it runs the tiny CPU default.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${PYTHON:-$( [ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python3 )}"
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+exec "$PYTHON" -m verl_ext.stages.text_rl "$@"
