@@ -170,7 +170,7 @@ class Pipeline:
             f"stage {before.number} ({before.title})", self.stage_dir(before), f"stage {stage.number} ({stage.title})"
         )
 
-    def command(self, stage: Stage, model: Path | None, metrics_file: Path) -> list[str]:
+    def command(self, stage: Stage, model: Path | None) -> list[str]:
         out = self.stage_dir(stage)
         paths = [f"trainer.default_local_dir={out / 'checkpoints'}"]
         if stage.number == 1:
@@ -218,7 +218,7 @@ class Pipeline:
         log_file = out / "logs" / f"{stage.name}-{stamp}.log"
         metrics_file.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "VERL_FILE_LOGGER_PATH": str(metrics_file), "PYTHONUNBUFFERED": "1"}
-        cmd = self.command(stage, model, metrics_file)
+        cmd = self.command(stage, model)
         print(
             f"{PREFIX} stage {stage.number} ({stage.title}): "
             + (f"resuming from checkpoint step {resume[0]}" if resume else "starting")

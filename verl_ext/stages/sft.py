@@ -38,36 +38,6 @@ def set_single_process_rendezvous() -> None:
     os.environ.setdefault("MASTER_PORT", str(_free_port()))
 
 
-def choose_sft_device(argv: list[str]) -> str:
-    """``cpu`` or ``gpu``: an explicit ``sft_profile=`` override wins, then ``REVISUAL_DEVICE``, then detection."""
-    for arg in argv:
-        if arg.startswith(PROFILE_GROUP + "="):
-            return arg.split("=", 1)[1]
-    requested = os.environ.get("REVISUAL_DEVICE", "auto").lower()
-    if requested in ("cpu", "gpu"):
-        return requested
-    from verl_ext.cpu import gpu_available
-
-    return "gpu" if gpu_available() else "cpu"
-
-
-def prepare_sft_environment(argv: list[str]) -> list[str]:
-    """Set what verl reads at import time; returns argv with the device profile added."""
-    from verl_ext.trainer.main import PLUGIN_MODULE, _append_env_list, default_cache_dir
-
-    _append_env_list("VERL_USE_EXTERNAL_MODULES", PLUGIN_MODULE)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if choose_sft_device(argv) == "cpu":
-        os.environ["VERL_PLATFORM"] = "cpu"
-        os.environ["REVISUAL_DEVICE"] = "cpu"
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("WANDB_MODE", "disabled")
-        os.environ.setdefault("REVISUAL_CACHE", str(default_cache_dir()))
-        if not any(a.startswith(PROFILE_GROUP + "=") for a in argv):
-            argv = [*argv, f"{PROFILE_GROUP}=cpu"]
-    return argv
-
-
 def merged_output_dir(config) -> Path:
     """``revisual.output_dir``, or ``<checkpoints>/../hf`` when it is null."""
     explicit = config.get("revisual", {}).get("output_dir")
@@ -97,11 +67,11 @@ def run(config) -> None:
 
     assert_registered()
     revisual = OmegaConf.to_container(config.get("revisual", {}), resolve=True) or {}
+    output_dir = merged_output_dir(config)
     with open_dict(config):
         config.pop("revisual", None)  # verl's SFT trainer logs the config; keep only its own keys
     ckpt = Path(config.trainer.default_local_dir).resolve()
     metrics_path = set_metrics_path(config)
-    output_dir = Path(revisual["output_dir"]).resolve() if revisual.get("output_dir") else ckpt.parent / "hf"
     if int(os.environ.get("RANK", "0")) == 0:
         print(
             f"[revisual] stage 1 (cold start SFT) device={os.environ.get('REVISUAL_DEVICE', 'gpu')} "
@@ -118,7 +88,9 @@ def run(config) -> None:
 
 
 def main() -> None:
-    argv = prepare_sft_environment(sys.argv[1:])
+    from verl_ext.trainer.main import prepare_process_environment
+
+    argv = prepare_process_environment(sys.argv[1:], profile_group=PROFILE_GROUP)
     sys.argv = [sys.argv[0], *argv]
     if os.environ.get("REVISUAL_DEVICE") == "cpu":
         from verl_ext.trainer.main import ensure_cpu_assets
