@@ -8,7 +8,7 @@
 # Hydra overrides per stage and for all stages (shell-quoted lists):
 #   STAGE1_ARGS="model.path=Qwen/Qwen2.5-VL-7B-Instruct data.train_files=..."   # revisual_stage1.yaml
 #   STAGE2_ARGS="data.train_files=... data.val_files=..."                          # revisual_stage2.yaml
-#   STAGE3_ARGS="data.train_files=... data.val_files=..."                          # + stage/text_rl.yaml
+#   STAGE3_ARGS="data.train_files=... data.val_files=..."                          # revisual_stage3.yaml
 #   COMMON_ARGS="trainer.project_name=myrun"   # keys valid in every stage: trainer.{project_name,logger,
 #                                              #   nnodes,n_gpus_per_node,save_freq,resume_mode,seed...}
 # Without a GPU every stage runs its tiny CPU default (minutes on 2 cores). With RAY_ADDRESS set, or

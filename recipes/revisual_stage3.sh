@@ -6,7 +6,7 @@
 #   bash recipes/revisual_stage3.sh actor_rollout_ref.model.path=outputs/stage2_mrl/hf \
 #       data.train_files=textrl/train.parquet data.val_files=textrl/val.parquet
 #
-# Every argument is a Hydra override of verl_ext/config/revisual_stage2.yaml + stage/text_rl.yaml.
+# Every argument is a Hydra override of verl_ext/config/revisual_stage3.yaml.
 # The trained actor stays a verl checkpoint; merge it with
 #   python -m verl_ext.stages.merge --checkpoints outputs/stage3_trl/checkpoints --out outputs/stage3_trl/hf
 # (the pipeline does this for you). RAY_ADDRESS / `ray job submit` join a cluster; without a GPU

@@ -17,7 +17,7 @@ from verl_ext.stages.outputs import (
     write_complete_marker,
 )
 from verl_ext.stages.pipeline import override_value, parse_stage_list, read_metrics, summarize_metrics
-from verl_ext.stages.text_rl import CPU_PROFILE_OVERRIDE, STAGE_OVERRIDE, stage3_argv
+from verl_ext.stages.text_rl import CPU_PROFILE_OVERRIDE, stage3_argv
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -165,8 +165,8 @@ def test_metrics_summary_takes_the_last_step_across_launches(tmp_path):
 
 
 def test_stage3_command_line():
-    assert stage3_argv(["a=1"], "cpu") == ["--config-name", "revisual_stage2", STAGE_OVERRIDE, CPU_PROFILE_OVERRIDE, "a=1"]
+    assert stage3_argv(["a=1"], "cpu") == ["--config-name", "revisual_stage3", CPU_PROFILE_OVERRIDE, "a=1"]
     given = ["actor_rollout_ref.model.path=/m", "data.train_files=t", "data.val_files=v"]
-    assert stage3_argv(given, "gpu") == ["--config-name", "revisual_stage2", STAGE_OVERRIDE, *given]
-    with pytest.raises(SystemExit, match="actor_rollout_ref.model.path"):
-        stage3_argv(["data.train_files=t", "data.val_files=v"], "gpu")
+    assert stage3_argv(given, "gpu") == ["--config-name", "revisual_stage3", *given]
+    # an explicit profile choice is the user's
+    assert stage3_argv(["text_rl_profile=gpu"], "cpu") == ["--config-name", "revisual_stage3", "text_rl_profile=gpu"]

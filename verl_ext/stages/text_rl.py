@@ -3,37 +3,23 @@
     python -m verl_ext.stages.text_rl [hydra overrides...]
 
 It runs ``verl_ext.trainer.main`` (trainer mode ``revisual_sync``: PAD + annealed entropy) on
-``revisual_stage2.yaml`` plus ``stage/text_rl.yaml`` (frozen vision tower, low-variance KL loss
-2e-3, text data) and, on a machine without a GPU, ``text_rl_profile/cpu.yaml`` (the synthetic
-text tasks). On a GPU it refuses to start without the stage-2 model and the text data, rather
-than fall back to a default it would silently train on.
+``revisual_stage3.yaml`` (the MRL settings plus ``stage/text_rl.yaml``: frozen vision tower,
+low-variance KL loss 2e-3, text data) and, on a machine without a GPU, ``text_rl_profile=cpu``
+(the synthetic text tasks). Missing model or data paths are refused by the RL entry.
 """
 
 from __future__ import annotations
 
 import sys
 
-STAGE_OVERRIDE = "+stage=text_rl"
-CPU_PROFILE_OVERRIDE = "+text_rl_profile=cpu"
-REQUIRED_ON_GPU = ("actor_rollout_ref.model.path", "data.train_files", "data.val_files")
-
-
-def given_keys(argv: list[str]) -> set[str]:
-    """Hydra override keys present on a command line (``key=value``, ``+key=value``, ``++key=value``)."""
-    return {arg.split("=", 1)[0].lstrip("+") for arg in argv if "=" in arg and not arg.startswith("-")}
+CONFIG_NAME = "revisual_stage3"
+CPU_PROFILE_OVERRIDE = "text_rl_profile=cpu"
 
 
 def stage3_argv(argv: list[str], device: str) -> list[str]:
-    """The RL entry's command line for stage 3: config, stage overlay, CPU data, then the user's overrides."""
-    if device != "cpu":
-        missing = [key for key in REQUIRED_ON_GPU if key not in given_keys(argv)]
-        if missing:
-            raise SystemExit(
-                f"stage 3 (text RL) needs {', '.join(missing)} on the command line: the stage-2 model "
-                "(e.g. actor_rollout_ref.model.path=outputs/stage2_mrl/hf) and the text-only RL parquet files"
-            )
-    extra = [STAGE_OVERRIDE] + ([CPU_PROFILE_OVERRIDE] if device == "cpu" else [])
-    return ["--config-name", "revisual_stage2", *extra, *argv]
+    """The RL entry's command line for stage 3: its config, the CPU text data where needed, the user's overrides."""
+    extra = [CPU_PROFILE_OVERRIDE] if device == "cpu" and not any(a.startswith("text_rl_profile=") for a in argv) else []
+    return ["--config-name", CONFIG_NAME, *extra, *argv]
 
 
 def main() -> None:

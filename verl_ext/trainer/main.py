@@ -104,11 +104,28 @@ def set_metrics_path(config) -> Path:
     return Path(os.environ["VERL_FILE_LOGGER_PATH"])
 
 
+REQUIRED_PATHS = ("actor_rollout_ref.model.path", "data.train_files", "data.val_files")
+
+
+def check_required_paths(config) -> None:
+    """Refuse to start without the model and data, rather than fall back to verl's example defaults."""
+    from omegaconf import OmegaConf
+
+    missing = [key for key in REQUIRED_PATHS if OmegaConf.select(config, key) in (None, "", "???")]
+    if missing:
+        raise SystemExit(
+            f"[revisual] missing {', '.join(missing)}: give them on the command line, e.g. "
+            "actor_rollout_ref.model.path=outputs/pipeline/stage1_cold_start/hf "
+            "data.train_files=/data/rl/train.parquet data.val_files=/data/rl/val.parquet"
+        )
+
+
 def run(config) -> None:
     """Validate, print the output locations, then run verl's own PPO main body."""
     from verl_ext.plugin import assert_registered
     from verl_ext.settings import validate_revisual_config
 
+    check_required_paths(config)
     validate_revisual_config(config)
     assert_registered()
     metrics_path = set_metrics_path(config)

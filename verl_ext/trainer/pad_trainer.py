@@ -24,6 +24,7 @@ from typing import Optional
 import numpy as np
 import torch
 import transfer_queue as tq
+from tensordict import TensorDict
 from transfer_queue import KVBatchMeta
 from verl.trainer.ppo.v1 import PPOTrainerSync, register_trainer
 
@@ -192,10 +193,11 @@ class RevisualPPOTrainer(PPOTrainerSync):
         present = [f for f in _PER_TOKEN_FIELDS if f in records.keys()]
         if not present:
             return
-        from tensordict import TensorDict
-
-        width = 1
-        fields = {f: torch.nested.as_nested_tensor([torch.zeros(width) for _ in keys], layout=torch.jagged) for f in present}
+        # Keep each field's dtype (the reference log-probs may be bf16): TransferQueue rejects a mix.
+        fields = {
+            f: torch.nested.as_nested_tensor([torch.zeros(1, dtype=records[f].dtype) for _ in keys], layout=torch.jagged)
+            for f in present
+        }
         tq.kv_batch_put(keys=keys, partition_id=partition_id, fields=TensorDict(fields, batch_size=len(keys)))
 
     # ------------------------------------------------------------- actor update
