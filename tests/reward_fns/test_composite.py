@@ -1,6 +1,5 @@
 """Composite reward, registry, term specs from Hydra overrides, and the custom-reward example."""
 
-import os
 import pathlib
 import pickle
 

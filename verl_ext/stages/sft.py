@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import socket
 import sys
-import time
 from pathlib import Path
 
 PROFILE_GROUP = "sft_profile"
@@ -46,15 +45,6 @@ def merged_output_dir(config) -> Path:
     return Path(config.trainer.default_local_dir).resolve().parent / "hf"
 
 
-def set_metrics_path(config) -> Path:
-    """One JSONL per launch next to the checkpoints, as the RL entry does (a resume never truncates it)."""
-    out = Path(config.trainer.default_local_dir).resolve().parent / "metrics"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{config.trainer.experiment_name}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
-    os.environ.setdefault("VERL_FILE_LOGGER_PATH", str(path))
-    return Path(os.environ["VERL_FILE_LOGGER_PATH"])
-
-
 def run(config) -> None:
     """Train with verl's SFT trainer, then (rank 0) merge the last checkpoint into a Hugging Face folder."""
     import torch.distributed as dist
@@ -71,6 +61,8 @@ def run(config) -> None:
     with open_dict(config):
         config.pop("revisual", None)  # verl's SFT trainer logs the config; keep only its own keys
     ckpt = Path(config.trainer.default_local_dir).resolve()
+    from verl_ext.trainer.main import set_metrics_path
+
     metrics_path = set_metrics_path(config)
     if int(os.environ.get("RANK", "0")) == 0:
         print(

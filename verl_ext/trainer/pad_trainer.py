@@ -21,7 +21,6 @@ import logging
 import os
 from typing import Optional
 
-import numpy as np
 import torch
 import transfer_queue as tq
 from tensordict import TensorDict
