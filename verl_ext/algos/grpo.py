@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
+import pandas as pd
 import torch
 
 
@@ -36,10 +37,10 @@ def dense_group_ids(index: Any) -> torch.Tensor:
     if isinstance(index, torch.Tensor) and not index.is_floating_point():
         _, inverse = torch.unique(index.reshape(-1), return_inverse=True)
         return inverse
-    labels = index.tolist() if isinstance(index, np.ndarray) else list(index)
-    # A dict is hash-based: O(N), versus the O(N log N) string sort behind np.unique.
-    ids: dict = {}
-    return torch.tensor([ids.setdefault(label, len(ids)) for label in labels], dtype=torch.long)
+    labels = index if isinstance(index, np.ndarray) else np.asarray(list(index), dtype=object)
+    # Hash-based factorisation is O(N), versus the O(N log N) string sort behind np.unique.
+    codes, _ = pd.factorize(labels.reshape(-1))
+    return torch.from_numpy(codes.astype(np.int64, copy=False))
 
 
 def compute_group_stats(scores: torch.Tensor, group: torch.Tensor) -> GroupStats:
