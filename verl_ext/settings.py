@@ -84,9 +84,11 @@ def validate_revisual_config(config: DictConfig) -> RevisualAlgorithmConfig:
         raise ValueError(f"algorithm.pad.filter_on must be 'advantage' or 'reward_std', got {pad.filter_on!r}")
     if pad.priority not in ("softmax", "power"):
         raise ValueError(f"algorithm.pad.priority must be 'softmax' or 'power', got {pad.priority!r}")
-    for name in ("low", "ratio", "tau_start", "tau_end"):
-        if getattr(pad, name) < 0 or (name != "low" and getattr(pad, name) == 0):
-            raise ValueError(f"algorithm.pad.{name} must be {'>= 0' if name == 'low' else '> 0'}")
+    if pad.low < 0:
+        raise ValueError(f"algorithm.pad.low must be >= 0, got {pad.low}")
+    for name in ("ratio", "tau_start", "tau_end"):
+        if getattr(pad, name) <= 0:
+            raise ValueError(f"algorithm.pad.{name} must be > 0, got {getattr(pad, name)}")
     if pad.high is not None and pad.high < pad.low:
         raise ValueError(f"algorithm.pad.high ({pad.high}) must be >= algorithm.pad.low ({pad.low})")
     return result

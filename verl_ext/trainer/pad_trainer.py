@@ -119,6 +119,7 @@ class RevisualPPOTrainer(PPOTrainerSync):
             accuracy = torch.tensor([_accuracy_of(info, pad_cfg.accuracy_key) for info in reward_infos])
             eligible = nonzero_spread_mask(accuracy, group)
             low, high = 0.0, None
+        strict = pad_cfg.strict_band and eligible is None
         tau = pad_temperature(self.global_steps - 1, self.total_training_steps, pad_cfg.tau_start, pad_cfg.tau_end)
         generator = torch.Generator().manual_seed(pad_cfg.seed * 1_000_003 + self.global_steps)
         picked = select_pad_indices(
@@ -131,11 +132,11 @@ class RevisualPPOTrainer(PPOTrainerSync):
             alpha=pad_cfg.alpha,
             replacement=pad_cfg.replacement,
             generator=generator,
-            strict_band=pad_cfg.strict_band if pad_cfg.filter_on == "advantage" else False,
+            strict_band=strict,
             eligible=eligible,
         )
-        band = effective_mask(seq_adv, low=low, high=high, strict_band=pad_cfg.strict_band and eligible is None)
-        num_effective = int((band & eligible).sum()) if eligible is not None else int(band.sum())
+        band = effective_mask(seq_adv, low=low, high=high, strict_band=strict)
+        num_effective = int((band & eligible).sum() if eligible is not None else band.sum())
         metrics["pad/tau"] = tau
         metrics["pad/num_effective"] = num_effective
         metrics["pad/num_selected"] = int(picked.numel())
