@@ -101,3 +101,28 @@ def test_an_empty_pad_selection_skips_the_update_and_the_run_goes_on(tmp_path):
     assert rows[0]["data"]["pad/num_selected"] == 0
     assert rows[0]["data"]["pad/skipped_update"] == 1.0
     assert "PAD kept no sequence" in proc.stdout + proc.stderr
+
+
+@pytest.mark.e2e
+def test_official_code_mode_trains_on_repeated_draws(tmp_path):
+    # Released-code PAD: 1.5 x 16 = 24 draws with replacement, so repeats become copies under new keys.
+    proc, rows = run_stage2(
+        tmp_path,
+        "trainer.total_training_steps=1",
+        "trainer.save_freq=-1",
+        "algorithm.pad.low=0.03",
+        "algorithm.pad.high=0.97",
+        "algorithm.pad.strict_band=true",
+        "algorithm.pad.priority=power",
+        "algorithm.pad.alpha=1.5",
+        "algorithm.pad.ratio=1.5",
+        "algorithm.pad.replacement=true",
+    )
+    assert proc.returncode == 0, _tail(proc)
+    data = rows[0]["data"]
+    if data["pad/num_effective"] == 0:
+        pytest.skip("no sequence fell inside the (0.03, 0.97) band this time")
+    assert data["pad/num_selected"] == 24
+    assert data["pad/num_unique_selected"] < 24
+    # 24 sequences are padded to 32 (a multiple of the 16-sequence mini-batch): two optimizer steps
+    assert data["actor/optimizer_steps"] == 2

@@ -153,7 +153,7 @@ class RevisualPPOTrainer(PPOTrainerSync):
     def _materialise_selection(self, batch: KVBatchMeta, positions: list[int], metrics: dict) -> KVBatchMeta:
         """Build the PAD batch: selected keys, fresh copies for repeats, padded and balanced over DP ranks."""
         keys, tags, repeats = [], [], {}
-        copies_from, copies_to = [], []
+        copies_from, copies_to, copy_tags = [], [], []
         for pos in positions:
             key = batch.keys[pos]
             count = repeats.get(key, 0)
@@ -165,6 +165,7 @@ class RevisualPPOTrainer(PPOTrainerSync):
                 new_key = f"{key}_pad{count}"
                 copies_from.append(key)
                 copies_to.append(new_key)
+                copy_tags.append(dict(batch.tags[pos]))
                 keys.append(new_key)
             tags.append(dict(batch.tags[pos]))
         if copies_from:
@@ -173,12 +174,10 @@ class RevisualPPOTrainer(PPOTrainerSync):
                 keys=copies_to,
                 partition_id=batch.partition_id,
                 fields=records,
-                tags=[dict(batch.tags[batch.keys.index(k)]) for k in copies_from],
+                tags=copy_tags,
             )
         selected = KVBatchMeta(keys=keys, tags=tags, partition_id=batch.partition_id, extra_info=dict(batch.extra_info))
-        balance_metrics: dict = {}
-        selected = self._balance_batch(selected, metrics=balance_metrics, logging_prefix="pad_seqlen")
-        metrics.update(balance_metrics)
+        selected = self._balance_batch(selected, metrics=metrics, logging_prefix="pad_seqlen")
         original = set(batch.keys)
         added_padding = [k for k, tag in zip(selected.keys, selected.tags) if tag.get("is_padding") and k not in original]
         if added_padding:
