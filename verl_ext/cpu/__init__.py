@@ -9,23 +9,11 @@ when CPU mode is on (``VERL_PLATFORM=cpu``, which the launcher sets when no GPU 
 from __future__ import annotations
 
 import functools
-import os
-import shutil
+
+from verl_ext.devices import cpu_mode_requested, gpu_available  # noqa: F401  (re-exported)
 
 _registered = False
 _patched = False
-
-
-def gpu_available() -> bool:
-    """True where CUDA sees a device, or where nvidia-smi exists (Ray drivers may hide devices)."""
-    import torch
-
-    return torch.cuda.is_available() or shutil.which("nvidia-smi") is not None
-
-
-def cpu_mode_requested() -> bool:
-    """CPU mode is on when the user asks for it or when verl's platform is already the CPU one."""
-    return os.environ.get("REVISUAL_DEVICE", "").lower() == "cpu" or os.environ.get("VERL_PLATFORM", "") == "cpu"
 
 
 def register_cpu_backends() -> None:

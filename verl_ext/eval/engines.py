@@ -217,7 +217,7 @@ def resolve_backend(backend: str) -> str:
     """``auto``: vLLM where a GPU and the vllm package are both present, else transformers."""
     if backend != "auto":
         return backend
-    from verl_ext.cpu import gpu_available
+    from verl_ext.devices import gpu_available
 
     if os.environ.get("REVISUAL_DEVICE", "").lower() != "cpu" and gpu_available() and importlib.util.find_spec("vllm"):
         return "vllm"

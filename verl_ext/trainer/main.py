@@ -17,13 +17,9 @@ import sys
 import time
 from pathlib import Path
 
+from verl_ext.devices import default_cache_dir, gpu_available
+
 PLUGIN_MODULE = "verl_ext.plugin"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def default_cache_dir() -> Path:
-    """Where the CPU default keeps its tiny model and data: ``$REVISUAL_CACHE`` or ``<repo>/.cache/revisual``."""
-    return Path(os.environ.get("REVISUAL_CACHE") or REPO_ROOT / ".cache" / "revisual").resolve()
 
 
 def _append_env_list(name: str, value: str) -> None:
@@ -41,8 +37,6 @@ def choose_device(argv: list[str], profile_group: str = "device_profile") -> str
     requested = os.environ.get("REVISUAL_DEVICE", "auto").lower()
     if requested in ("cpu", "gpu"):
         return requested
-    from verl_ext.cpu import gpu_available
-
     return "gpu" if gpu_available() else "cpu"
 
 
