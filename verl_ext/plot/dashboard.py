@@ -1,0 +1,224 @@
+"""One PNG dashboard per stage, drawn from the stage's metrics JSONL.
+
+An RL stage gets six fixed panels: reward and accuracy, zero-variance groups, the effective-token
+share, PAD's counts and tau, the entropy bonus, response length. A key that a run did not log is
+named in its panel as "not logged"; nothing fails on it. Any other stage (the SFT cold start) gets
+one panel per metric name, ``train/loss`` and ``val/loss`` sharing the "loss" panel.
+
+Figures are built on matplotlib's object API with the Agg canvas: no pyplot state, no display.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
+
+from verl_ext.plot.metrics import find_stage_metrics, join_launches, launch_starts, read_launches, series
+
+
+@dataclass(frozen=True)
+class Panel:
+    """What one panel of a dashboard draws."""
+
+    title: str
+    """The panel's heading."""
+    left: tuple[str, ...]
+    """Metric keys drawn as lines on the left axis."""
+    right: tuple[str, ...] = ()
+    """Metric keys drawn as dashed lines on a second axis (a different scale)."""
+    prefixes: tuple[str, ...] = ()
+    """Every logged key starting with one of these is drawn on the left axis too (validation curves)."""
+    flags: tuple[str, ...] = ()
+    """0/1 keys, drawn as shading over the steps where they are 1."""
+    ylabel: str = ""
+    """Left axis label."""
+    right_ylabel: str = ""
+    """Second axis label."""
+    optional: tuple[str, ...] = ()
+    """Keys of this panel that are extras: not named as "not logged" when absent."""
+    fraction: bool = False
+    """The left axis is a share in [0, 1]: fix its range so a flat 0 or 1 reads as such."""
+
+    def keys(self) -> tuple[str, ...]:
+        return self.left + self.right + self.flags
+
+
+RL_PANELS = (
+    Panel(
+        "reward and accuracy",
+        left=("critic/score/mean", "reward/acc/mean"),
+        prefixes=("val-core/",),
+        ylabel="mean over rollouts",
+    ),
+    Panel(
+        "zero-variance groups",
+        left=("stagnation/zero_var_group_frac", "stagnation/all_correct_group_frac", "stagnation/all_wrong_group_frac"),
+        ylabel="fraction of groups",
+        fraction=True,
+    ),
+    Panel(
+        "effective tokens",
+        left=("stagnation/effective_token_frac",),
+        right=("stagnation/dropped_tokens_cum",),
+        ylabel="share of response tokens",
+        fraction=True,
+        right_ylabel="dropped tokens (cumulative)",
+    ),
+    Panel(
+        "PAD: kept and selected sequences, tau",
+        left=("pad/num_effective", "pad/num_selected"),
+        right=("pad/tau",),
+        flags=("pad/prioritised",),
+        ylabel="sequences",
+        right_ylabel="tau",
+    ),
+    Panel(
+        "entropy bonus",
+        left=("actor/entropy_coeff",),
+        right=("actor/entropy",),
+        ylabel="coefficient",
+        right_ylabel="entropy",
+        optional=("actor/entropy",),
+    ),
+    Panel(
+        "response length",
+        left=("response_length/mean",),
+        right=("response_length/clip_ratio",),
+        ylabel="tokens",
+        right_ylabel="clip ratio",
+    ),
+)
+
+# Panels of a non-RL stage, by the last part of the metric name: these first, the rest alphabetically.
+GENERIC_FIRST = ("loss", "lr", "grad_norm")
+MAX_GENERIC_PANELS = 12
+MARKERS_UP_TO = 40  # points per curve; with more, markers only clutter the line
+BOUNDARY_STYLE = {"color": "0.35", "linewidth": 0.8, "linestyle": ":"}
+
+
+def is_rl(rows: list[dict]) -> bool:
+    """Whether any row carries a key of the RL panels."""
+    keys = {key for panel in RL_PANELS for key in panel.keys()}
+    return any(keys.intersection(row) for row in rows)
+
+
+def generic_panels(rows: list[dict]) -> tuple[list[Panel], int]:
+    """One panel per metric name (the part after the last ``/``), and how many names did not fit."""
+    groups: dict[str, list[str]] = {}
+    for key in sorted({key for row in rows for key in row if key != "step"}):
+        groups.setdefault(key.rsplit("/", 1)[-1], []).append(key)
+    order = sorted(groups, key=lambda name: (GENERIC_FIRST.index(name) if name in GENERIC_FIRST else len(GENERIC_FIRST), name))
+    panels = [Panel(name, left=tuple(groups[name])) for name in order[:MAX_GENERIC_PANELS]]
+    return panels, max(0, len(order) - MAX_GENERIC_PANELS)
+
+
+def _plot(ax, rows: list[dict], key: str, color, dashed: bool = False) -> None:
+    steps, values = series(rows, key)
+    marker = "o" if len(steps) <= MARKERS_UP_TO else None
+    ax.plot(steps, values, label=key, color=color, marker=marker, markersize=3,
+            linestyle="--" if dashed else "-", linewidth=1.4)
+
+
+def draw_panel(ax, panel: Panel, rows: list[dict], boundaries: list[int]) -> None:
+    """Draw one panel on ``ax``; keys the rows lack are listed as not logged."""
+    logged = {key for row in rows for key in row}
+    extra = sorted(key for key in logged if key.startswith(panel.prefixes)) if panel.prefixes else []
+    left = [key for key in panel.left if key in logged] + extra
+    right = [key for key in panel.right if key in logged]
+    flags = [key for key in panel.flags if key in logged]
+    missing = [key for key in panel.keys() if key not in logged and key not in panel.optional]
+    ax.set_title(panel.title, fontsize=10)
+    ax.set_xlabel("step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if not (left or right or flags):
+        ax.text(0.5, 0.5, "not logged:\n" + "\n".join(missing), transform=ax.transAxes,
+                ha="center", va="center", color="0.4", fontsize=9)
+        ax.set_yticks([])
+        return
+    colors = iter(f"C{i}" for i in range(100))
+    for key in left:
+        _plot(ax, rows, key, next(colors))
+    ax.set_ylabel(panel.ylabel)
+    if panel.fraction:
+        ax.set_ylim(-0.03, 1.03)
+    handles, labels = ax.get_legend_handles_labels()
+    if right:
+        twin = ax.twinx()
+        for key in right:
+            _plot(twin, rows, key, next(colors), dashed=True)
+        twin.set_ylabel(panel.right_ylabel)
+        more_handles, more_labels = twin.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
+    for key in flags:
+        color = next(colors)
+        steps, values = series(rows, key)
+        for step, value in zip(steps, values):
+            if value >= 0.5:
+                ax.axvspan(step - 0.5, step + 0.5, color=color, alpha=0.15, linewidth=0)
+        handles.append(Patch(color=color, alpha=0.3))
+        labels.append(f"{key} = 1 (shaded)")
+    for step in boundaries:
+        ax.axvline(step, **BOUNDARY_STYLE)
+    if missing:
+        ax.text(0.01, 0.01, "not logged: " + ", ".join(missing), transform=ax.transAxes,
+                fontsize=7, color="0.4", va="bottom")
+    ax.legend(handles, labels, fontsize=7, loc="best")
+
+
+def save_png(fig: Figure, out_png: Path) -> Path:
+    """Write the figure atomically: a temporary sibling, then a rename."""
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_png.with_name(f".{out_png.name}.{os.getpid()}.tmp")
+    FigureCanvasAgg(fig)
+    fig.savefig(tmp, format="png", dpi=100)
+    os.replace(tmp, out_png)
+    return out_png
+
+
+def draw_dashboard(stage: str, metrics_dir: Path, out_png: Path) -> Path:
+    """The dashboard of one stage's metrics folder, written to ``out_png``."""
+    launches = read_launches(metrics_dir)
+    rows = join_launches(launches)
+    boundaries = launch_starts(launches)
+    if is_rl(rows):
+        panels, left_out = list(RL_PANELS), 0
+    else:
+        panels, left_out = generic_panels(rows)
+    ncols = 2 if len(panels) <= 6 else 3
+    nrows = max(1, -(-len(panels) // ncols))
+    fig = Figure(figsize=(6.5 * ncols, 3.6 * nrows + 0.8), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, panel in zip(axes, panels):
+        draw_panel(ax, panel, rows, boundaries)
+    for ax in axes[len(panels):]:
+        ax.set_axis_off()
+    if rows:
+        heading = f"{stage}: steps {rows[0]['step']}-{rows[-1]['step']}, {len(launches)} launch{'es' * (len(launches) != 1)}"
+        if boundaries:
+            heading += "; dotted lines: resumed at step " + ", ".join(map(str, boundaries))
+        if left_out:
+            heading += f"; {left_out} more metric names not drawn"
+    else:
+        heading = f"{stage}: no metrics logged yet"
+        axes[0].text(0.5, 0.5, f"no metrics in {metrics_dir}", transform=axes[0].transAxes, ha="center")
+    fig.suptitle(heading + f"\n{metrics_dir}", fontsize=11)
+    return save_png(fig, out_png)
+
+
+def write_dashboards(run_dir: Path, out_dir: Path | None = None) -> list[Path]:
+    """One ``<stage>.png`` per stage found under ``run_dir`` (see :func:`find_stage_metrics`), in
+    ``out_dir`` (default: ``dashboards/`` in the run, or in the stage folder of a metrics folder)."""
+    run_dir = Path(run_dir)
+    stages = find_stage_metrics(run_dir)
+    if out_dir is None:
+        is_metrics_folder = stages[0][1] == run_dir and run_dir.name == "metrics"
+        root = run_dir.parent if is_metrics_folder else run_dir
+        out_dir = root / "dashboards"
+    return [draw_dashboard(name, metrics_dir, Path(out_dir) / f"{name}.png") for name, metrics_dir in stages]
