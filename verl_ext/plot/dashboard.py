@@ -113,7 +113,8 @@ def generic_panels(rows: list[dict]) -> tuple[list[Panel], int]:
     groups: dict[str, list[str]] = {}
     for key in sorted({key for row in rows for key in row if key != "step"}):
         groups.setdefault(key.rsplit("/", 1)[-1], []).append(key)
-    order = sorted(groups, key=lambda name: (GENERIC_FIRST.index(name) if name in GENERIC_FIRST else len(GENERIC_FIRST), name))
+    rank = {name: i for i, name in enumerate(GENERIC_FIRST)}
+    order = sorted(groups, key=lambda name: (rank.get(name, len(rank)), name))
     panels = [Panel(name, left=tuple(groups[name])) for name in order[:MAX_GENERIC_PANELS]]
     return panels, max(0, len(order) - MAX_GENERIC_PANELS)
 
@@ -200,7 +201,8 @@ def draw_dashboard(stage: str, metrics_dir: Path, out_png: Path) -> Path:
     for ax in axes[len(panels):]:
         ax.set_axis_off()
     if rows:
-        heading = f"{stage}: steps {rows[0]['step']}-{rows[-1]['step']}, {len(launches)} launch{'es' * (len(launches) != 1)}"
+        plural = "es" * (len(launches) != 1)
+        heading = f"{stage}: steps {rows[0]['step']}-{rows[-1]['step']}, {len(launches)} launch{plural}"
         if boundaries:
             heading += "; dotted lines: resumed at step " + ", ".join(map(str, boundaries))
         if left_out:

@@ -132,6 +132,7 @@ def find_stage_metrics(run_dir: Path) -> list[tuple[str, Path]]:
     stages = [(child.name, child / "metrics") for child in sorted(run_dir.iterdir()) if (child / "metrics").is_dir()]
     if not stages:
         raise FileNotFoundError(
-            f"no metrics under {run_dir}: looked for {run_dir}/*.jsonl, {run_dir}/metrics/ and {run_dir}/<stage>/metrics/"
+            f"no metrics under {run_dir}: looked for {run_dir}/*.jsonl, "
+            f"{run_dir}/metrics/ and {run_dir}/<stage>/metrics/"
         )
     return stages
