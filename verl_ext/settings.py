@@ -1,58 +1,169 @@
 """The config blocks revisual adds to verl's ``ppo_trainer`` config, one dataclass per block.
 
-They are validated in the driver before Ray starts, so a misspelt key fails at once rather than
-after the cluster spins up.
+They are validated in the driver before Ray starts, so a misspelt key or a setting that would be
+ignored fails at once rather than after the cluster spins up.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+from verl_ext.algos.pad import OFFICIAL_CODE_PAD, PRIORITIES, VARIANTS
+
+DEFAULT_RATIO = 0.5
+"""rho of ``variant=pad``: half the batch, below the |E|/N the synthetic tasks show (docs/pad.md)."""
+
 
 @dataclass
 class PADConfig:
-    """``algorithm.pad``: Prioritized Advantage Distillation (paper §4.1.1)."""
+    """``algorithm.pad``: Prioritized Advantage Distillation (paper §4.1.1) and its Table-4 ablations.
 
-    enable: bool = True
-    """Filter and resample the batch after advantages, before the actor update."""
-    filter_on: str = "advantage"
-    """``advantage``: the paper's band low <= |A| <= high. ``reward_std``: keep only groups whose accuracy
-    (``accuracy_key`` in the reward's extra info) has a non-zero spread; use it with shaped rewards, where an
-    all-correct group still gets O(1) advantages from the length term and the |A| band would keep it."""
-    low: float = 0.01
-    """T_low: smallest |A| kept (the paper requires T_low > 0 and gives no value)."""
+    Every key but ``variant``, ``accuracy_key`` and ``seed`` defaults to null, meaning "the variant's
+    value" (see :func:`resolve_pad`). Setting a key that the chosen variant does not use is an
+    error, never silently ignored.
+    """
+
+    variant: str = "pad"
+    """``grpo`` (no PAD), ``filter`` (drop stagnant only), ``random`` (uniform draw of PAD's size from the whole
+    batch), ``pad`` (filter + prioritised draw, the paper) or ``official`` (the released code's PAD)."""
+    filter_on: Optional[str] = None
+    """What makes a sequence eligible. ``reward_std`` (default of filter/random/pad): its group's accuracy
+    (``accuracy_key``) has a non-zero spread. ``advantage`` (default of official): the paper's band
+    low <= |A| <= high, which with a shaped reward also keeps all-correct groups (their length terms differ)."""
+    low: Optional[float] = None
+    """T_low of the |A| band (``filter_on=advantage`` only); default 0.01, official 0.03."""
     high: Optional[float] = None
-    """T_high: largest |A| kept; null means no upper bound. The released code uses 0.97, which drops the
-    rare-outcome samples that carry the signal on hard prompts."""
-    ratio: float = 1.0
-    """rho: draw ceil(ratio * N) sequences (capped at |E| without replacement)."""
-    priority: str = "softmax"
-    """``softmax`` (P ~ exp(|A|/tau), the paper) or ``power`` (P ~ |A|^alpha, the released code)."""
-    tau_start: float = 1.0
-    """Softmax temperature at step 0; decays linearly to ``tau_end`` over the run."""
-    tau_end: float = 0.3
-    """Softmax temperature at the last step (Table 5 lists tau = 0.3)."""
-    alpha: float = 1.0
-    """Exponent of the power-law priority (the released code uses 1.5)."""
-    replacement: bool = False
-    """Draw with replacement (the released code) or without (the paper)."""
-    strict_band: bool = False
-    """Use the open band (low, high) as the released code does."""
+    """T_high of the |A| band (``filter_on=advantage`` only); default none, official 0.97. The released code's
+    0.97 drops the rare-outcome samples that carry the signal on hard prompts."""
+    strict_band: Optional[bool] = None
+    """Use the open band (low, high) as the released code does (``filter_on=advantage`` only)."""
+    ratio: Optional[float] = None
+    """rho: draw ceil(ratio * N) sequences, capped at |E| without replacement (pad/random: 0.5; official: 1.5)."""
+    priority: Optional[str] = None
+    """``softmax`` (P ~ exp(|A|/tau), the paper; default of pad) or ``power`` (P ~ |A|^alpha, official)."""
+    tau_start: Optional[float] = None
+    """Softmax temperature at the first step (default 1.0); decays linearly to ``tau_end``."""
+    tau_end: Optional[float] = None
+    """Softmax temperature at the last step (default 0.3, Table 5)."""
+    alpha: Optional[float] = None
+    """Exponent of the power-law priority (official: 1.5)."""
+    replacement: Optional[bool] = None
+    """Draw with replacement (official) or without (pad, the paper)."""
     accuracy_key: str = "acc"
-    """Per-sample accuracy field in the reward's extra info, read when ``filter_on=reward_std``."""
+    """Per-sample accuracy field in the reward's extra info: the ``reward_std`` filter and the stagnation metrics."""
     seed: int = 0
     """Seed of the selection RNG; combined with the step so a resumed run draws the same batches."""
 
 
+_BAND = {"low": 0.01, "high": None, "strict_band": False}
+_SOFTMAX = {"priority": "softmax", "tau_start": 1.0, "tau_end": 0.3, "replacement": False}
+_VARIANT_DEFAULTS: dict[str, dict] = {
+    "grpo": {},
+    "filter": {"filter_on": "reward_std", **_BAND},
+    "random": {"filter_on": "reward_std", **_BAND, "ratio": DEFAULT_RATIO},
+    "pad": {"filter_on": "reward_std", **_BAND, "ratio": DEFAULT_RATIO, **_SOFTMAX},
+    "official": {"filter_on": "advantage", **{k: OFFICIAL_CODE_PAD[k] for k in ("low", "high", "strict_band",
+                                                                               "ratio", "priority", "alpha",
+                                                                               "replacement")}},
+}
+_ALWAYS = ("variant", "accuracy_key", "seed")
+_FALLBACK = {"tau_start": 1.0, "tau_end": 0.3, "alpha": 1.0, "replacement": False}
+"""Values of keys a variant uses only when another key switches them on (e.g. priority=power under pad)."""
+
+
+def _first_set(*values):
+    return next((v for v in values if v is not None), None)
+
+
+@dataclass(frozen=True)
+class ResolvedPAD:
+    """``algorithm.pad`` with every key the variant uses filled in (None where it is unused)."""
+
+    variant: str
+    filter_on: Optional[str] = None
+    low: Optional[float] = None
+    high: Optional[float] = None
+    strict_band: Optional[bool] = None
+    ratio: Optional[float] = None
+    priority: Optional[str] = None
+    tau_start: Optional[float] = None
+    tau_end: Optional[float] = None
+    alpha: Optional[float] = None
+    replacement: Optional[bool] = None
+    accuracy_key: str = "acc"
+    seed: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.variant != "grpo"
+
+
+def _used_keys(variant: str, filter_on: Optional[str], priority: Optional[str]) -> set[str]:
+    used = set(_VARIANT_DEFAULTS[variant])
+    if variant in ("pad", "official"):
+        used |= {"priority", "tau_start", "tau_end", "alpha", "replacement"}
+    if filter_on != "advantage":
+        used -= {"low", "high", "strict_band"}
+    if priority == "softmax":
+        used -= {"alpha"}
+    elif priority == "power":
+        used -= {"tau_start", "tau_end"}
+    return used
+
+
+def _why_unused(key: str, variant: str) -> str:
+    if variant in ("filter", "random", "pad", "official") and key in ("low", "high", "strict_band"):
+        return "the |A| band is read only with algorithm.pad.filter_on=advantage"
+    if variant in ("pad", "official") and key == "alpha":
+        return "alpha is read only with algorithm.pad.priority=power"
+    if variant in ("pad", "official") and key in ("tau_start", "tau_end"):
+        return "the temperature is read only with algorithm.pad.priority=softmax"
+    return f"algorithm.pad.variant={variant} does not read it (docs/pad.md lists the keys of each variant)"
+
+
+def resolve_pad(cfg: PADConfig) -> ResolvedPAD:
+    """Fill in the variant's defaults; raise ``ValueError`` naming a key that is invalid or unused."""
+    if cfg.variant not in VARIANTS:
+        raise ValueError(f"algorithm.pad.variant must be one of {VARIANTS}, got {cfg.variant!r}")
+    defaults = _VARIANT_DEFAULTS[cfg.variant]
+    given = {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name not in _ALWAYS}
+    filter_on = given["filter_on"] if given["filter_on"] is not None else defaults.get("filter_on")
+    if cfg.variant != "grpo" and filter_on not in ("advantage", "reward_std"):
+        raise ValueError(f"algorithm.pad.filter_on must be 'advantage' or 'reward_std', got {filter_on!r}")
+    priority = given["priority"] if given["priority"] is not None else defaults.get("priority")
+    if priority is not None and priority not in PRIORITIES:
+        raise ValueError(f"algorithm.pad.priority must be one of {PRIORITIES}, got {priority!r}")
+    used = _used_keys(cfg.variant, filter_on, priority)
+    for key, value in given.items():
+        if value is not None and key not in used:
+            raise ValueError(f"algorithm.pad.{key}={value} is not used: {_why_unused(key, cfg.variant)}; remove it")
+    values = {key: _first_set(given[key], defaults.get(key), _FALLBACK.get(key)) for key in used}
+    resolved = ResolvedPAD(variant=cfg.variant, accuracy_key=cfg.accuracy_key, seed=cfg.seed, **values)
+    _check_ranges(resolved)
+    return resolved
+
+
+def _check_ranges(pad: ResolvedPAD) -> None:
+    if pad.low is not None and pad.low < 0:
+        raise ValueError(f"algorithm.pad.low must be >= 0, got {pad.low}")
+    if pad.high is not None and pad.low is not None and pad.high < pad.low:
+        raise ValueError(f"algorithm.pad.high ({pad.high}) must be >= algorithm.pad.low ({pad.low})")
+    for name in ("ratio", "tau_start", "tau_end", "alpha"):
+        value = getattr(pad, name)
+        if value is not None and value <= 0:
+            raise ValueError(f"algorithm.pad.{name} must be > 0, got {value}")
+
+
 @dataclass
 class EntropyAnnealConfig:
-    """``algorithm.entropy_anneal``: the entropy bonus schedule (paper Table 5)."""
+    """``algorithm.entropy_anneal``: the entropy bonus schedule (paper Table 5), one value per optimizer step."""
 
     enable: bool = True
-    """Replace the actor's fixed ``entropy_coeff`` with the schedule below."""
+    """Replace the actor's fixed ``entropy_coeff`` with the schedule below (needs verl to compute entropy:
+    ``actor.entropy_coeff`` non-zero or ``actor.calculate_entropy=true``)."""
     init: float = 0.02
     """beta_0: coefficient on the first optimizer step after the warm-up."""
     decay: float = 0.985
@@ -69,8 +180,17 @@ class RevisualAlgorithmConfig:
     entropy_anneal: EntropyAnnealConfig = field(default_factory=EntropyAnnealConfig)
 
 
-def validate_revisual_config(config: DictConfig) -> RevisualAlgorithmConfig:
-    """Check ``algorithm.pad`` / ``algorithm.entropy_anneal`` against the dataclasses; unknown keys raise."""
+@dataclass(frozen=True)
+class RevisualSettings:
+    """Everything the PAD trainer reads from the config, parsed and checked once."""
+
+    pad: ResolvedPAD
+    entropy_anneal: EntropyAnnealConfig
+    abort_failed_frac: float
+
+
+def validate_revisual_config(config: DictConfig) -> RevisualSettings:
+    """Check revisual's blocks (``algorithm.pad``, ``algorithm.entropy_anneal``, ``reward.abort_failed_frac``)."""
     schema = OmegaConf.structured(RevisualAlgorithmConfig)
     algorithm = config.get("algorithm", {})
     given = {k: algorithm[k] for k in ("pad", "entropy_anneal") if k in algorithm}
@@ -78,17 +198,25 @@ def validate_revisual_config(config: DictConfig) -> RevisualAlgorithmConfig:
         merged = OmegaConf.merge(schema, OmegaConf.create(OmegaConf.to_container(OmegaConf.create(given))))
     except Exception as err:  # omegaconf raises several error types; all mean a bad key or value
         raise ValueError(f"invalid revisual setting under algorithm: {err}") from err
-    result: RevisualAlgorithmConfig = OmegaConf.to_object(merged)
-    pad = result.pad
-    if pad.filter_on not in ("advantage", "reward_std"):
-        raise ValueError(f"algorithm.pad.filter_on must be 'advantage' or 'reward_std', got {pad.filter_on!r}")
-    if pad.priority not in ("softmax", "power"):
-        raise ValueError(f"algorithm.pad.priority must be 'softmax' or 'power', got {pad.priority!r}")
-    if pad.low < 0:
-        raise ValueError(f"algorithm.pad.low must be >= 0, got {pad.low}")
-    for name in ("ratio", "tau_start", "tau_end"):
-        if getattr(pad, name) <= 0:
-            raise ValueError(f"algorithm.pad.{name} must be > 0, got {getattr(pad, name)}")
-    if pad.high is not None and pad.high < pad.low:
-        raise ValueError(f"algorithm.pad.high ({pad.high}) must be >= algorithm.pad.low ({pad.low})")
-    return result
+    parsed: RevisualAlgorithmConfig = OmegaConf.to_object(merged)
+    anneal = parsed.entropy_anneal
+    if anneal.warmup_steps < 0 or not 0 < anneal.decay <= 1 or anneal.init < 0 or anneal.floor < 0:
+        raise ValueError(
+            "algorithm.entropy_anneal needs warmup_steps >= 0, 0 < decay <= 1, init >= 0 and floor >= 0, got "
+            f"{anneal.warmup_steps}, {anneal.decay}, {anneal.init}, {anneal.floor}"
+        )
+    actor = OmegaConf.select(config, "actor_rollout_ref.actor")
+    computes_entropy = actor is None or actor.get("calculate_entropy", False) or actor.get("entropy_coeff", 0.0) != 0
+    if anneal.enable and anneal.init > 0 and not computes_entropy:
+        raise ValueError(
+            "algorithm.entropy_anneal.enable=true but verl would compute no entropy: actor_rollout_ref.actor."
+            "entropy_coeff is 0 and calculate_entropy is false, so the scheduled bonus would silently be 0. "
+            "Set actor_rollout_ref.actor.entropy_coeff to the schedule's init (the schedule replaces it per "
+            "optimizer step), or actor_rollout_ref.actor.calculate_entropy=true, or entropy_anneal.enable=false."
+        )
+    abort = OmegaConf.select(config, "reward.abort_failed_frac", default=1.0)
+    abort = 1.0 if abort is None else float(abort)
+    if not 0 < abort <= 1:
+        raise ValueError(f"reward.abort_failed_frac must be in (0, 1], got {abort}")
+    return RevisualSettings(pad=resolve_pad(parsed.pad), entropy_anneal=anneal, abort_failed_frac=abort)
+

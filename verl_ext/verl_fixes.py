@@ -10,7 +10,8 @@
    read: the vision tower trains (or, with zero gradients, decays under AdamW's weight decay)
    whatever the flag says. Stage 3 freezes it, so the flag is made to do what it says.
 
-Both are applied by :func:`apply_verl_fixes`, which the plugin calls in every verl process.
+The plugin applies each fix when verl first imports the module it patches
+(:func:`install_hooks`); :func:`apply_verl_fixes` applies both at once.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ FREEZE_FLAG = "revisual_freeze_vision_tower"
 # Sub-module names of the vision tower in HF VL models (Qwen2/2.5-VL: ``model.visual``).
 VISION_TOWER_NAMES = ("visual", "vision_tower", "vision_model")
 
-_applied = False
 
 
 def visual_embeddings(visual_output):
@@ -71,9 +71,10 @@ def _text_only_safe(original):
     return get_input_embeds
 
 
-def fix_text_only_vl_embeddings() -> None:
+def fix_text_only_vl_embeddings(qwen2_vl=None) -> None:
     """Bug 1: replace ``verl.models.transformers.qwen2_vl._get_input_embeds`` (looked up as a module global)."""
-    from verl.models.transformers import qwen2_vl
+    if qwen2_vl is None:
+        from verl.models.transformers import qwen2_vl
 
     if not getattr(qwen2_vl._get_input_embeds, "__revisual_fixed__", False):
         qwen2_vl._get_input_embeds = _text_only_safe(qwen2_vl._get_input_embeds)
@@ -136,22 +137,48 @@ def _build_module_honouring_freeze(build_module):
     return wrapper
 
 
+def _patch_actor_config(actor_config_module) -> None:
+    cls = actor_config_module.FSDPActorConfig
+    if not getattr(cls.__post_init__, "__revisual_fixed__", False):
+        cls.__post_init__ = _actor_post_init_passing_freeze(cls.__post_init__)
+
+
+def _patch_fsdp_engine(transformer_impl) -> None:
+    cls = transformer_impl.FSDPEngine
+    if not getattr(cls._build_module, "__revisual_fixed__", False):
+        cls._build_module = _build_module_honouring_freeze(cls._build_module)
+
+
 def honour_freeze_vision_tower() -> None:
     """Bug 2: the FSDP actor config passes its flag to the engine, which freezes the tower before FSDP wraps it."""
-    from verl.workers.config.actor import FSDPActorConfig
-    from verl.workers.engine.fsdp.transformer_impl import FSDPEngine
+    from verl.workers.config import actor
+    from verl.workers.engine.fsdp import transformer_impl
 
-    if not getattr(FSDPActorConfig.__post_init__, "__revisual_fixed__", False):
-        FSDPActorConfig.__post_init__ = _actor_post_init_passing_freeze(FSDPActorConfig.__post_init__)
-    if not getattr(FSDPEngine._build_module, "__revisual_fixed__", False):
-        FSDPEngine._build_module = _build_module_honouring_freeze(FSDPEngine._build_module)
+    _patch_actor_config(actor)
+    _patch_fsdp_engine(transformer_impl)
+
+
+def install_hooks(when_imported) -> None:
+    """Apply each fix when verl first imports the module it patches (or now, if already imported)."""
+    when_imported("verl.models.transformers.qwen2_vl", fix_text_only_vl_embeddings)
+    when_imported("verl.workers.config.actor", _patch_actor_config)
+    when_imported("verl.workers.engine.fsdp.transformer_impl", _patch_fsdp_engine)
 
 
 def apply_verl_fixes() -> None:
-    """Apply every fix above. Idempotent; not gated on the device."""
-    global _applied
-    if _applied:
-        return
+    """Apply every fix above now. Idempotent; not gated on the device."""
     fix_text_only_vl_embeddings()
     honour_freeze_vision_tower()
-    _applied = True
+
+
+def fixes_applied() -> dict[str, bool]:
+    """Whether each fix is in place in this process (imports the patched verl modules)."""
+    from verl.models.transformers import qwen2_vl
+    from verl.workers.config.actor import FSDPActorConfig
+    from verl.workers.engine.fsdp.transformer_impl import FSDPEngine
+
+    return {
+        "text_only_vl_embeddings": getattr(qwen2_vl._get_input_embeds, "__revisual_fixed__", False),
+        "freeze_vision_tower": getattr(FSDPActorConfig.__post_init__, "__revisual_fixed__", False)
+        and getattr(FSDPEngine._build_module, "__revisual_fixed__", False),
+    }

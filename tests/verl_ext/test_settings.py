@@ -31,14 +31,14 @@ def test_stage2_defaults_are_the_papers():
     assert cfg.algorithm.entropy_anneal.init == 0.02 and cfg.algorithm.entropy_anneal.decay == 0.985
     assert cfg.reward.reward_manager.name == "revisual"
     parsed = validate_revisual_config(cfg)
-    assert parsed.pad.enable and parsed.pad.tau_end == 0.3
+    assert parsed.pad.variant == "pad" and parsed.pad.enabled and parsed.pad.tau_end == 0.3
+    assert parsed.pad.filter_on == "reward_std" and parsed.pad.ratio == 0.5 and parsed.abort_failed_frac == 0.5
 
 
-def test_cpu_profile_switches_backends_only():
+def test_cpu_profile_switches_backends_and_command_line_wins():
     cfg = _compose(["device_profile=cpu"])
     assert cfg.actor_rollout_ref.rollout.name == "hf" and cfg.trainer.device == "cpu"
     assert cfg.actor_rollout_ref.model.override_config.attn_implementation == "sdpa"
-    assert cfg.algorithm.adv_estimator == "revisual_grpo"  # the algorithm is the same on CPU
     # command-line overrides win over the profile
     assert _compose(["device_profile=cpu", "data.train_batch_size=8"]).data.train_batch_size == 8
 
@@ -53,5 +53,54 @@ def test_unknown_or_invalid_pad_key_fails_validation():
         validate_revisual_config(OmegaConf.create({"algorithm": {"pad": {"lowww": 0.1}}}))
     with pytest.raises(ValueError, match="filter_on"):
         validate_revisual_config(OmegaConf.create({"algorithm": {"pad": {"filter_on": "reward"}}}))
+    bad_band = {"filter_on": "advantage", "low": 0.5, "high": 0.1}
     with pytest.raises(ValueError, match="high"):
-        validate_revisual_config(OmegaConf.create({"algorithm": {"pad": {"low": 0.5, "high": 0.1}}}))
+        validate_revisual_config(OmegaConf.create({"algorithm": {"pad": bad_band}}))
+
+
+@pytest.mark.parametrize(
+    "pad, message",
+    [
+        ({"variant": "pad", "low": 0.1}, "band is read only with algorithm.pad.filter_on=advantage"),
+        ({"variant": "filter", "ratio": 0.5}, "variant=filter does not read it"),
+        ({"variant": "pad", "alpha": 2.0}, "alpha is read only with algorithm.pad.priority=power"),
+        ({"variant": "official", "tau_end": 0.1}, "temperature is read only with algorithm.pad.priority=softmax"),
+        ({"variant": "grpo", "ratio": 0.5}, "variant=grpo does not read it"),
+        ({"variant": "pad_sampling"}, "variant must be one of"),
+    ],
+)
+def test_a_setting_the_variant_would_ignore_is_refused(pad, message):
+    with pytest.raises(ValueError, match=message):
+        validate_revisual_config(OmegaConf.create({"algorithm": {"pad": pad}}))
+
+
+def test_each_variant_reads_its_own_defaults():
+    def resolved(variant, **extra):
+        return validate_revisual_config(OmegaConf.create({"algorithm": {"pad": {"variant": variant, **extra}}})).pad
+
+    assert not resolved("grpo").enabled and resolved("grpo").ratio is None
+    assert (resolved("filter").filter_on, resolved("filter").ratio) == ("reward_std", None)
+    assert (resolved("random").ratio, resolved("random").priority) == (0.5, None)
+    pad = resolved("pad")
+    assert (pad.priority, pad.tau_start, pad.tau_end, pad.replacement) == ("softmax", 1.0, 0.3, False)
+    official = resolved("official")
+    assert (official.filter_on, official.low, official.high, official.strict_band) == ("advantage", 0.03, 0.97, True)
+    assert (official.priority, official.alpha, official.ratio, official.replacement) == ("power", 1.5, 1.5, True)
+    # switching the priority switches on the keys it reads
+    assert resolved("pad", priority="power").alpha == 1.0 and resolved("pad", priority="power").tau_start is None
+
+
+def test_an_entropy_schedule_verl_would_not_compute_is_refused():
+    cfg = OmegaConf.create({"actor_rollout_ref": {"actor": {"entropy_coeff": 0.0, "calculate_entropy": False}}})
+    with pytest.raises(ValueError, match="compute no entropy"):
+        validate_revisual_config(cfg)
+    cfg.actor_rollout_ref.actor.calculate_entropy = True
+    assert validate_revisual_config(cfg).entropy_anneal.enable
+    off = OmegaConf.merge(cfg, {"actor_rollout_ref": {"actor": {"calculate_entropy": False}},
+                                "algorithm": {"entropy_anneal": {"enable": False}}})
+    assert not validate_revisual_config(off).entropy_anneal.enable
+
+
+def test_abort_share_must_be_a_fraction():
+    with pytest.raises(ValueError, match="abort_failed_frac"):
+        validate_revisual_config(OmegaConf.create({"reward": {"abort_failed_frac": 0.0}}))

@@ -2,31 +2,45 @@
 
 PAD runs once per training step, after GRPO advantages and before the policy update:
 
-1. **Effective set** E = { i : low <= |A_i| <= high }. Sequences of stagnant groups (all rollouts
-   equally rewarded) have A_i = 0 and drop out; they would contribute no gradient anyway.
+1. **Effective set** E: the sequences that carry a learning signal. The paper's filter is the band
+   low <= |A_i| <= high; :func:`nonzero_spread_mask` is the accuracy-spread filter we use with a
+   shaped reward. Sequences of stagnant groups (all rollouts equally rewarded) drop out.
 2. **Prioritised sub-sampling**: draw k' = min(ceil(ratio * N), |E|) sequences from E without
    replacement, with P(i) proportional to exp(|A_i| / tau).
 3. The selected sequences keep their original advantages (no re-normalisation).
 
-The paper's released code does something else (see :data:`OFFICIAL_CODE_PAD`): a strict band
-(0.03, 0.97), a power-law priority |A|^1.5, ratio 1.5 and sampling *with* replacement, so one step
-trains on 1.5x the batch with duplicates. Both are available; the paper's scheme is the default.
+The released code does something else (:data:`OFFICIAL_CODE_PAD`): a strict band (0.03, 0.97), a
+power-law priority |A|^1.5, ratio 1.5 and draws *with* replacement, so one step trains on 1.5x the
+batch with duplicates.
+
+The paper's Table 4 compares PAD with three ablations; :data:`VARIANTS` names all five arms, and
+:func:`plan_update` sizes a selection in whole optimizer mini-batches (see ``docs/pad.md``).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
 
 PRIORITIES = ("softmax", "power")
 
-PAPER_PAD = dict(low=1e-3, high=None, ratio=1.0, priority="softmax", replacement=False, strict_band=False)
-"""The paper's PAD: softmax over |A|/tau, k' capped at |E|, no replacement (low is our choice: T_low > 0)."""
+VARIANTS = ("grpo", "filter", "random", "pad", "official")
+"""The arms of the paper's Table 4, plus the released code's PAD:
+
+* ``grpo``: no filter, no draw (the update trains on the whole batch);
+* ``filter``: drop the stagnant sequences, train on all of E (no prioritised draw);
+* ``random``: draw as many sequences as ``pad`` would, uniformly from the whole batch (no filter);
+* ``pad``: the paper's filter + softmax(|A|/tau) draw without replacement;
+* ``official``: the released code (strict band, |A|^1.5, 1.5 N draws with replacement)."""
 
 OFFICIAL_CODE_PAD = dict(low=0.03, high=0.97, ratio=1.5, priority="power", alpha=1.5, replacement=True, strict_band=True)
 """What CSfufu/Revisual-R1's ``ray_trainer.py`` does, which is not what the paper says."""
+
+MIN_STEP_FRACTION = 0.5
+"""No optimizer step trains on fewer real sequences than this share of the configured mini-batch."""
 
 
 def _check_args(low: float, high: Optional[float], ratio: float, tau: float, priority: str) -> None:
@@ -45,7 +59,7 @@ def _check_args(low: float, high: Optional[float], ratio: float, tau: float, pri
 def effective_mask(
     seq_advantages: torch.Tensor, *, low: float, high: Optional[float] = None, strict_band: bool = False
 ) -> torch.Tensor:
-    """Boolean mask of E: |A| inside [low, high] (or (low, high) with ``strict_band``)."""
+    """Boolean mask of E: |A| inside [low, high] (or (low, high) with ``strict_band``). NaN is never in E."""
     magnitude = seq_advantages.abs()
     if strict_band:
         mask = magnitude > low
@@ -65,6 +79,47 @@ def priority_logits(
     return alpha * torch.log(magnitude + 1e-8)
 
 
+def draw_size(num_rows: int, num_eligible: int, ratio: float, replacement: bool) -> int:
+    """k' = ceil(ratio * N), capped at |E| when drawing without replacement."""
+    # The epsilon keeps ratio*N = 6144.0000001 from rounding up to 6145.
+    k = math.ceil(ratio * num_rows - 1e-9)
+    return max(0, k if replacement else min(k, num_eligible))
+
+
+def _weights(logits: torch.Tensor) -> torch.Tensor:
+    """softmax(logits), with +inf logits sharing all the mass (the limit of the softmax)."""
+    top = torch.isposinf(logits)
+    if top.any():
+        return top.to(torch.float64) / top.sum()
+    # softmax in float64 after subtracting the max: no overflow, the largest weight is exactly 1.
+    return torch.softmax(logits, dim=0)
+
+
+def draw_indices(
+    logits: torch.Tensor, size: int, *, replacement: bool, generator: Optional[torch.Generator] = None
+) -> torch.LongTensor:
+    """Positions into ``logits`` drawn with P proportional to exp(logits).
+
+    Without replacement and ``size <= len(logits)`` this is Gumbel-top-k (exactly the successive
+    draw without replacement, computed in log space so tiny tau cannot underflow weights to zero).
+    Without replacement and a larger ``size``, every position is taken once and the rest are
+    repeats drawn with replacement. With replacement, ``size`` independent draws.
+    """
+    n = logits.numel()
+    if size <= 0 or n == 0:
+        return torch.empty(0, dtype=torch.long)
+    logits = logits.to(torch.float64)
+    if replacement:
+        return torch.multinomial(_weights(logits), size, replacement=True, generator=generator)
+    if size >= n:
+        extra = torch.multinomial(_weights(logits), size - n, replacement=True, generator=generator) if size > n else None
+        everything = torch.arange(n)
+        return everything if extra is None else torch.cat([everything, extra])
+    uniform = torch.rand(logits.shape, dtype=torch.float64, generator=generator).clamp_(1e-300, 1.0)
+    keys = logits - torch.log(-torch.log(uniform))
+    return torch.topk(keys, size, sorted=False).indices
+
+
 def select_pad_indices(
     seq_advantages: torch.Tensor,
     *,
@@ -78,11 +133,12 @@ def select_pad_indices(
     generator: Optional[torch.Generator] = None,
     strict_band: bool = False,
     eligible: Optional[torch.Tensor] = None,
+    size: Optional[int] = None,
 ) -> torch.LongTensor:
-    """Indices of the sequences PAD trains on, sorted ascending (duplicates only with ``replacement``).
+    """Indices of the sequences PAD trains on, sorted ascending (duplicates when repeats are drawn).
 
     Args:
-        seq_advantages: 1-D tensor, one scalar advantage per sequence.
+        seq_advantages: 1-D tensor, one scalar advantage per sequence (NaN is never selected).
         low, high: the |A| band defining the effective set E; ``high=None`` means no upper bound.
         ratio: rho; the draw size is ceil(ratio * N), capped at |E| without replacement.
         priority: ``"softmax"`` (P ~ exp(|A|/tau), the paper) or ``"power"`` (P ~ |A|^alpha, the code).
@@ -91,6 +147,8 @@ def select_pad_indices(
         generator: torch RNG for reproducible draws.
         strict_band: use the open band (low, high) as the released code does.
         eligible: optional extra mask intersected with E (e.g. groups with non-zero accuracy spread).
+        size: draw exactly this many instead of k' (e.g. k' rounded to whole mini-batches); without
+            replacement, a size above |E| takes all of E and draws the rest as repeats.
     """
     _check_args(low, high, ratio, tau, priority)
     if seq_advantages.dim() != 1:
@@ -101,26 +159,9 @@ def select_pad_indices(
     candidates = torch.nonzero(mask, as_tuple=False).flatten()
     if candidates.numel() == 0:
         return torch.empty(0, dtype=torch.long)
-
-    n = seq_advantages.numel()
-    # The epsilon keeps ratio*N = 6144.0000001 from rounding up to 6145.
-    k = math.ceil(ratio * n - 1e-9)
-    if not replacement:
-        k = min(k, candidates.numel())
-    if k <= 0:
-        return torch.empty(0, dtype=torch.long)
-
+    k = draw_size(seq_advantages.numel(), candidates.numel(), ratio, replacement) if size is None else size
     logits = priority_logits(seq_advantages[candidates].abs(), priority=priority, tau=tau, alpha=alpha)
-    if replacement:
-        # softmax in float64 after subtracting the max: no overflow, the largest weight is exactly 1.
-        probs = torch.softmax(logits, dim=0)
-        picks = torch.multinomial(probs, k, replacement=True, generator=generator)
-    else:
-        # Gumbel-top-k draws k without replacement with P proportional to exp(logits), in log space,
-        # so tiny tau cannot underflow weights to zero the way exp() followed by multinomial can.
-        uniform = torch.rand(logits.shape, dtype=torch.float64, generator=generator).clamp_(1e-300, 1.0)
-        keys = logits - torch.log(-torch.log(uniform))
-        picks = torch.topk(keys, k, sorted=False).indices
+    picks = draw_indices(logits, k, replacement=replacement, generator=generator)
     return torch.sort(candidates[picks]).values
 
 
@@ -132,10 +173,48 @@ def pad_temperature(step: int, total_steps: int, tau_start: float = 1.0, tau_end
     return float(tau_start + (tau_end - tau_start) * frac)
 
 
-def nonzero_spread_mask(values: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
-    """True for samples whose group's ``values`` (e.g. 0/1 accuracy) are not all equal."""
+def nonzero_spread_mask(values: torch.Tensor, group: torch.Tensor, valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """True for samples whose group's ``values`` (e.g. 0/1 accuracy) are not all equal.
+
+    Samples where ``valid`` is False (e.g. scoring failed) neither count towards their group's
+    spread nor are marked True themselves.
+    """
     values = values.reshape(-1).to(torch.float64)
+    valid = torch.ones_like(values, dtype=torch.bool) if valid is None else valid.reshape(-1).to(torch.bool)
     num_groups = int(group.max().item()) + 1 if group.numel() else 0
-    high = torch.full((num_groups,), -torch.inf, dtype=torch.float64).scatter_reduce_(0, group, values, "amax")
-    low = torch.full((num_groups,), torch.inf, dtype=torch.float64).scatter_reduce_(0, group, values, "amin")
-    return (high > low)[group]
+    high_in = torch.where(valid, values, torch.full_like(values, -torch.inf))
+    low_in = torch.where(valid, values, torch.full_like(values, torch.inf))
+    high = torch.full((num_groups,), -torch.inf, dtype=torch.float64).scatter_reduce_(0, group, high_in, "amax")
+    low = torch.full((num_groups,), torch.inf, dtype=torch.float64).scatter_reduce_(0, group, low_in, "amin")
+    return (high > low)[group] & valid
+
+
+@dataclass(frozen=True)
+class UpdatePlan:
+    """How an actor update is cut into optimizer steps: ``steps`` mini-batches of ``step_size`` rows."""
+
+    steps: int
+    step_size: int
+
+    @property
+    def total(self) -> int:
+        return self.steps * self.step_size
+
+
+def plan_update(num_selected: int, mini_batch: int, dp: int, min_fraction: float = MIN_STEP_FRACTION) -> UpdatePlan:
+    """Cut a selection of ``num_selected`` sequences into whole, equal optimizer steps.
+
+    The number of steps is ``num_selected / mini_batch`` rounded to the nearest integer (at least 1),
+    and every step gets the same size: the selection's share per step, rounded to a multiple of the
+    data-parallel size ``dp`` (so every rank gets the same number of rows) and never below
+    ``min_fraction`` of the configured mini-batch. The selection is then trimmed or topped up (by
+    priority) to exactly ``steps * step_size`` rows, so no step is a sliver and no rank pads.
+    """
+    if mini_batch <= 0 or dp <= 0:
+        raise ValueError(f"mini_batch and dp must be > 0, got {mini_batch}, {dp}")
+    if num_selected <= 0:
+        return UpdatePlan(0, 0)
+    steps = max(1, round(num_selected / mini_batch))
+    floor = dp * math.ceil(math.ceil(min_fraction * mini_batch) / dp)
+    step_size = max(floor, dp * max(1, round(num_selected / steps / dp)))
+    return UpdatePlan(steps, step_size)

@@ -12,37 +12,34 @@ import functools
 
 from verl_ext.devices import cpu_mode_requested, gpu_available  # noqa: F401  (re-exported)
 
-_registered = False
-_patched = False
+
+def _register_platform(_platform_manager) -> None:
+    from verl_ext.cpu import platform  # noqa: F401  (its class decorator registers "cpu")
 
 
-def register_cpu_backends() -> None:
-    """Add the CPU platform, the FSDP engine for ``cpu`` and the ``hf`` rollout to verl's registries."""
-    global _registered
-    if _registered:
-        return
+def _register_engines(transformer_impl) -> None:
     from verl.workers.engine.base import EngineRegistry
-    from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead, FSDPEngineWithValueHead
-    from verl.workers.rollout import base as rollout_base
-    from verl.workers.rollout.replica import RolloutReplicaRegistry
 
-    from verl_ext.cpu import platform as _platform  # noqa: F401  (registers "cpu")
+    engines = (("language_model", transformer_impl.FSDPEngineWithLMHead),
+               ("value_model", transformer_impl.FSDPEngineWithValueHead))
+    for model_type, engine_cls in engines:
+        # verl's registry refuses a second registration of the same key; this may run twice in a process.
+        if EngineRegistry._engines.get(model_type, {}).get("fsdp2", {}).get("cpu") is not engine_cls:
+            EngineRegistry.register(model_type=model_type, backend=["fsdp", "fsdp2"], device="cpu")(engine_cls)
 
-    EngineRegistry.register(model_type="language_model", backend=["fsdp", "fsdp2"], device="cpu")(
-        FSDPEngineWithLMHead
-    )
-    EngineRegistry.register(model_type="value_model", backend=["fsdp", "fsdp2"], device="cpu")(
-        FSDPEngineWithValueHead
-    )
 
-    def _load_hf_replica():
-        from verl_ext.cpu.hf_rollout import HFReplica
+def _load_hf_replica():
+    from verl_ext.cpu.hf_rollout import HFReplica
 
-        return HFReplica
+    return HFReplica
 
-    RolloutReplicaRegistry.register("hf", _load_hf_replica)
+
+def _register_rollout_replica(replica) -> None:
+    replica.RolloutReplicaRegistry.register("hf", _load_hf_replica)
+
+
+def _register_rollout_server(rollout_base) -> None:
     rollout_base._ROLLOUT_REGISTRY[("hf", "async")] = "verl_ext.cpu.hf_rollout.HFServerAdapter"
-    _registered = True
 
 
 def _gloo_only_backend(init_process_group):
@@ -67,32 +64,59 @@ def _unpinned_offload_policy(policy_cls):
         kwargs["pin_memory"] = False
         return policy_cls(*args, **kwargs)
 
+    factory.__revisual_patched__ = True
     return factory
 
 
-def apply_cpu_patches() -> None:
-    """Patches that only make sense without a GPU. Idempotent."""
-    global _patched
-    if _patched:
-        return
+def _patch_process_group(c10d) -> None:
     import torch.distributed as dist
-    import torch.distributed.distributed_c10d as c10d
-    from verl.workers.engine.fsdp import transformer_impl
 
-    from verl_ext.cpu.processor import register_torchvision_free_processor
-
-    if not getattr(dist.init_process_group, "__revisual_patched__", False):
-        patched = _gloo_only_backend(dist.init_process_group)
+    if not getattr(c10d.init_process_group, "__revisual_patched__", False):
+        patched = _gloo_only_backend(c10d.init_process_group)
         dist.init_process_group = patched
         c10d.init_process_group = patched
-    if transformer_impl.CPUOffloadPolicy is not None:
-        transformer_impl.CPUOffloadPolicy = _unpinned_offload_policy(transformer_impl.CPUOffloadPolicy)
+
+
+def _patch_offload_policy(transformer_impl) -> None:
+    policy = transformer_impl.CPUOffloadPolicy
+    if policy is not None and not getattr(policy, "__revisual_patched__", False):
+        transformer_impl.CPUOffloadPolicy = _unpinned_offload_policy(policy)
+
+
+def _register_processor(_tokenizer_module) -> None:
+    from verl_ext.cpu.processor import register_torchvision_free_processor
+
     register_torchvision_free_processor()
-    _patched = True
+
+
+def install_hooks(when_imported) -> None:
+    """Register the CPU backends when verl imports their registries; in CPU mode also patch verl.
+
+    The registrations add names that only a CPU config selects, so they are made on every machine;
+    the patches change behaviour and are made only when CPU mode is on.
+    """
+    when_imported("verl.plugin.platform.platform_manager", _register_platform)
+    when_imported("verl.workers.engine.fsdp.transformer_impl", _register_engines)
+    when_imported("verl.workers.rollout.replica", _register_rollout_replica)
+    when_imported("verl.workers.rollout.base", _register_rollout_server)
+    if cpu_mode_requested():
+        when_imported("torch.distributed.distributed_c10d", _patch_process_group)
+        when_imported("verl.workers.engine.fsdp.transformer_impl", _patch_offload_policy)
+        when_imported("verl.utils.tokenizer", _register_processor)
 
 
 def enable_cpu_support() -> None:
-    """Register the CPU backends everywhere; patch verl only in CPU mode."""
-    register_cpu_backends()
+    """Register and patch now (for processes that start the CPU backends without the plugin's hooks)."""
+    from verl.workers.engine.fsdp import transformer_impl
+    from verl.workers.rollout import base, replica
+
+    import torch.distributed.distributed_c10d as c10d
+
+    _register_platform(None)
+    _register_engines(transformer_impl)
+    _register_rollout_replica(replica)
+    _register_rollout_server(base)
     if cpu_mode_requested():
-        apply_cpu_patches()
+        _patch_process_group(c10d)
+        _patch_offload_policy(transformer_impl)
+        _register_processor(None)

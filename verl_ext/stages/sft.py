@@ -45,6 +45,27 @@ def merged_output_dir(config) -> Path:
     return Path(config.trainer.default_local_dir).resolve().parent / "hf"
 
 
+def validate_sft_config(config) -> None:
+    """The checks verl's SFT trainer makes on its config before it builds anything, without a GPU.
+
+    verl runs them inside ``SFTTrainer.__init__`` (its ``_build_config``: the model, engine, optimizer,
+    checkpoint and profiler dataclasses) and its data loader (the global batch must split evenly over
+    the data-parallel ranks); here they run before any process group or dataset exists.
+    """
+    from types import SimpleNamespace
+
+    from verl.trainer.sft_trainer import SFTTrainer
+
+    SFTTrainer._build_config(SimpleNamespace(config=config, _validate_profiler_interval=lambda: None))
+    SFTTrainer._validate_profiler_interval(SimpleNamespace(profiler_interval=config.trainer.profile_interval))
+    world = config.trainer.n_gpus_per_node * config.trainer.nnodes
+    if config.data.train_batch_size % world:
+        raise ValueError(
+            f"data.train_batch_size ({config.data.train_batch_size}) must be divisible by the number of "
+            f"data-parallel ranks (trainer.n_gpus_per_node x trainer.nnodes = {world})"
+        )
+
+
 def run(config) -> None:
     """Train with verl's SFT trainer, then (rank 0) merge the last checkpoint into a Hugging Face folder."""
     import torch.distributed as dist

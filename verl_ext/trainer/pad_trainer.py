@@ -5,17 +5,21 @@ advantages exist, so a sampler would have to re-derive them and, worse, the esti
 re-normalise the surviving part of each group. This subclass keeps verl's step intact and
 overrides two stages of it:
 
-* ``_compute_advantage``: verl's own advantage on the full batch, then PAD selects sequences from
-  it (the selected ones keep their original advantages) and re-balances the selection across
-  data-parallel ranks with verl's ``_balance_batch``;
-* ``_update_actor``: the update runs on the PAD batch (or is skipped, with a warning, when PAD
-  keeps nothing); the full batch is still what the step's metrics and clean-up see.
+* ``_compute_advantage``: verl's own advantage on the full batch, then the PAD variant
+  (:mod:`verl_ext.algos.selection`) picks the rows to train on, sized in whole, equal optimizer
+  mini-batches; the picked rows keep their original advantages and old log-probs, and the pick is
+  balanced across data-parallel ranks with verl's ``_balance_batch``;
+* ``_update_actor``: the update runs on that pick (or is skipped, with a warning, when nothing is
+  eligible) with the pick's own mini-batch size, and carries the entropy schedule, which the actor
+  worker applies per optimizer step (:mod:`verl_ext.patch_ppo_loss`); the full batch is still what
+  the step's metrics and clean-up see.
 
 Registered as trainer mode ``revisual_sync``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -23,31 +27,27 @@ from typing import Optional
 
 import torch
 import transfer_queue as tq
-from tensordict import TensorDict
 from transfer_queue import KVBatchMeta
 from verl.trainer.ppo.v1 import PPOTrainerSync, register_trainer
 
 from reward_fns import summarize_reward_infos
 
 from verl_ext.algos.entropy import annealed_entropy_coef
-from verl_ext.algos.grpo import compute_group_stats, dense_group_ids
-from verl_ext.algos.pad import effective_mask, nonzero_spread_mask, pad_temperature, select_pad_indices
-from verl_ext.settings import RevisualAlgorithmConfig, validate_revisual_config
+from verl_ext.algos.grpo import dense_group_ids
+from verl_ext.algos.pad import UpdatePlan, pad_temperature
+from verl_ext.algos.rows import sequence_fingerprints, sequence_means
+from verl_ext.algos.selection import PADSelection, eligible_rows, group_outcomes, select_update_rows
+from verl_ext.names import ACTOR_TRACE_ENV, ENTROPY_SCHEDULE_KEY, TRAINER_MODE
+from verl_ext.plugin import assert_registered
+from verl_ext.settings import RevisualSettings, validate_revisual_config
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "INFO"))
 
 STATE_FILE = "revisual_state.json"
 POLL_INTERVAL_S = 0.25
-ENTROPY_COEFF_KEY = "revisual_entropy_coeff"
-# Per-token fields that a padding sample copies from its template; they must match its 1-token response.
-_PER_TOKEN_FIELDS = ("advantages", "returns", "old_log_probs", "ref_log_prob", "entropy", "values", "rollout_is_weights")
-
-
-def sequence_advantages(advantages: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
-    """Masked mean of token advantages per sequence; for GRPO it is the group-normalised scalar."""
-    mask = response_mask.to(advantages.dtype)
-    return (advantages * mask).sum(-1) / mask.sum(-1).clamp_min(1)
+INERT_WARNING_AFTER_STEPS = 5
+"""Steps of ``variant=pad`` after which a draw that never prioritised is reported once."""
 
 
 def _reward_info(extra_fields) -> dict:
@@ -56,181 +56,281 @@ def _reward_info(extra_fields) -> dict:
     return dict(info.get("reward_extra_info", {})) if isinstance(info, dict) else {}
 
 
-def _accuracy_of(reward_info: dict, key: str) -> float:
-    if key not in reward_info:
+def _failed(info: dict) -> bool:
+    return bool(info.get("reward_timeout") or info.get("reward_error"))
+
+
+def _accuracies(infos: list[dict], key: str, required: bool) -> Optional[torch.Tensor]:
+    if all(key in info for info in infos):
+        return torch.tensor([float(info[key]) for info in infos], dtype=torch.float64)
+    if required:
+        found = sorted(infos[0]) if infos else []
         raise KeyError(
             f"algorithm.pad.filter_on=reward_std needs the reward manager to report {key!r} per sample "
-            f"(found {sorted(reward_info)}); use reward.reward_manager.name=revisual or set algorithm.pad.accuracy_key"
+            f"(found {found}); use reward.reward_manager.name=revisual or set algorithm.pad.accuracy_key"
         )
-    return float(reward_info[key])
+    return None
 
 
-@register_trainer("revisual_sync")
+@contextlib.contextmanager
+def _intercepted(owner, name: str, wrap):
+    """Temporarily replace ``owner.name`` (an instance attribute such as a worker-group method)."""
+    original = getattr(owner, name)
+    setattr(owner, name, wrap(original))
+    try:
+        yield
+    finally:
+        setattr(owner, name, original)
+
+
+@register_trainer(TRAINER_MODE)
 class RevisualPPOTrainer(PPOTrainerSync):
-    """Sync PPO + PAD + annealed entropy bonus (state saved with each checkpoint)."""
+    """Sync PPO + a PAD variant + the per-optimizer-step entropy schedule (state saved with each checkpoint)."""
+
+    def __init__(self, config):
+        self.revisual: RevisualSettings = validate_revisual_config(config)
+        assert_registered()
+        self.optimizer_steps = 0
+        self.stagnation_totals = {"dropped_tokens": 0.0, "stagnant_tokens": 0.0}
+        self._selection: Optional[KVBatchMeta] = None
+        self._selection_plan: Optional[UpdatePlan] = None
+        self._owned_keys: list[str] = []
+        self._balancing_selection = False
+        self._prioritised_steps: list[bool] = []
+        super().__init__(config)
 
     def _build_replay_buffer(self):
         # verl branches on trainer_mode == "sync" in several places; this trainer is a sync trainer.
         self.trainer_mode = "sync"
-        self.revisual: RevisualAlgorithmConfig = validate_revisual_config(self.config)
-        self.optimizer_steps = 0
-        self._pad_batch: Optional[KVBatchMeta] = None
-        self._pad_owned_keys: list[str] = []
-        from verl_ext.plugin import assert_registered
-
-        assert_registered()
         buffer = super()._build_replay_buffer()
         # verl polls its local KV store every 2 s; on small batches that poll dominates the step.
         buffer.poll_interval = min(buffer.poll_interval, POLL_INTERVAL_S)
         return buffer
 
     # ------------------------------------------------------------------ PAD
+    def _mini_batch_rows(self) -> int:
+        return self.config.actor_rollout_ref.actor.ppo_mini_batch_size * self.config.actor_rollout_ref.rollout.n
+
+    def _actor_dp_size(self) -> int:
+        group = self.actor_rollout_wg
+        if "actor" not in group._dispatch_info:
+            group._dispatch_info["actor"] = group._query_dispatch_info("actor")
+        return max(group._dispatch_info["actor"]) + 1
+
     def _compute_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
         batch = super()._compute_advantage(batch, metrics)
-        self._pad_batch = None
-        self._pad_owned_keys = []
+        self._selection, self._selection_plan, self._owned_keys = None, None, []
+        pad = self.revisual.pad
         real = [i for i, tag in enumerate(batch.tags) if not tag.get("is_padding", False)]
         real_keys = [batch.keys[i] for i in real]
-        pad_cfg = self.revisual.pad
-        fields = ["advantages", "response_mask", "rm_scores", "uid", "extra_fields"]
-        data = tq.kv_batch_get(keys=real_keys, partition_id=batch.partition_id, select_fields=fields)
-        reward_infos = [_reward_info(x) for x in data["extra_fields"]]
+        data = tq.kv_batch_get(
+            keys=real_keys, partition_id=batch.partition_id,
+            select_fields=["advantages", "response_mask", "uid", "extra_fields"],
+        )
+        infos = [_reward_info(x) for x in data["extra_fields"]]
         # verl logs reward_extra_info only in validation; the per-term training metrics come from here.
-        metrics.update(summarize_reward_infos(reward_infos))
-        response_mask = data["response_mask"].to_padded_tensor(padding=0)
-        seq_adv = sequence_advantages(data["advantages"].to_padded_tensor(padding=0.0), response_mask)
-        scores = data["rm_scores"].to_padded_tensor(padding=0.0).sum(-1)
-        uids = data["uid"]
-        group = dense_group_ids(uids.tolist() if hasattr(uids, "tolist") else list(uids))
-        stats = compute_group_stats(scores, group)
-        tokens = response_mask.sum(-1).to(torch.float32)
-        informative = seq_adv.abs() > 1e-6
-        num_groups = int(group.max().item()) + 1 if group.numel() else 0
-        stagnant_groups = torch.zeros(num_groups, dtype=torch.bool).index_put_((group,), stats.stagnant)
-        metrics["stagnation/zero_var_group_frac"] = float(stagnant_groups.float().mean()) if num_groups else 0.0
-        metrics["stagnation/effective_token_frac"] = float(tokens[informative].sum() / tokens.sum().clamp_min(1))
-        metrics["pad/adv_abs_mean_before"] = float(seq_adv.abs().mean()) if seq_adv.numel() else 0.0
-        if not pad_cfg.enable:
+        metrics.update(summarize_reward_infos(infos))
+        failed = torch.tensor([_failed(info) for info in infos], dtype=torch.bool)
+        self._abort_if_scoring_failed(failed)
+        mask = data["response_mask"]
+        seq_adv = sequence_means(data["advantages"], mask)
+        tokens = torch.tensor([float(m.sum()) for m in (mask.unbind() if mask.is_nested else mask)])
+        group = dense_group_ids(data["uid"].tolist() if hasattr(data["uid"], "tolist") else list(data["uid"]))
+        accuracy = _accuracies(infos, pad.accuracy_key, required=pad.filter_on == "reward_std")
+        eligible = eligible_rows(pad, seq_adv, accuracy, group, failed)
+        self._log_stagnation(metrics, eligible, accuracy, group, failed, tokens, seq_adv)
+        if not pad.enabled:
             return batch
 
-        eligible = None
-        low, high = pad_cfg.low, pad_cfg.high
-        if pad_cfg.filter_on == "reward_std":
-            accuracy = torch.tensor([_accuracy_of(info, pad_cfg.accuracy_key) for info in reward_infos])
-            eligible = nonzero_spread_mask(accuracy, group)
-            low, high = 0.0, None
-        strict = pad_cfg.strict_band and eligible is None
-        tau = pad_temperature(self.global_steps - 1, self.total_training_steps, pad_cfg.tau_start, pad_cfg.tau_end)
-        generator = torch.Generator().manual_seed(pad_cfg.seed * 1_000_003 + self.global_steps)
-        picked = select_pad_indices(
-            seq_adv,
-            low=low,
-            high=high,
-            ratio=pad_cfg.ratio,
-            priority=pad_cfg.priority,
-            tau=tau,
-            alpha=pad_cfg.alpha,
-            replacement=pad_cfg.replacement,
-            generator=generator,
-            strict_band=strict,
-            eligible=eligible,
+        tau = self._tau()
+        generator = torch.Generator().manual_seed(pad.seed * 1_000_003 + self.global_steps)
+        selection = select_update_rows(
+            pad, seq_adv, eligible, failed, tau=tau if tau is not None else 1.0,
+            mini_batch=self._mini_batch_rows(), dp=self._actor_dp_size(), generator=generator,
         )
-        band = effective_mask(seq_adv, low=low, high=high, strict_band=strict)
-        num_effective = int((band & eligible).sum() if eligible is not None else band.sum())
-        metrics["pad/tau"] = tau
-        metrics["pad/num_effective"] = num_effective
-        metrics["pad/num_selected"] = int(picked.numel())
-        metrics["pad/num_unique_selected"] = int(torch.unique(picked).numel())
-        metrics["pad/adv_abs_mean_after"] = float(seq_adv[picked].abs().mean()) if picked.numel() else 0.0
-        if picked.numel() == 0:
-            logger.warning(
-                "step %d: PAD kept no sequence (every group stagnant); skipping the actor update", self.global_steps
-            )
+        self._log_selection(metrics, selection, tau, seq_adv, tokens, eligible)
+        if selection.indices.numel() == 0:
+            logger.warning("step %d: PAD kept no sequence (every group stagnant); skipping the actor update",
+                           self.global_steps)
             return batch
-        self._pad_batch = self._materialise_selection(batch, [real[i] for i in picked.tolist()], metrics)
+        self._selection = self._materialise(batch, [real[i] for i in selection.indices.tolist()], metrics)
+        self._selection_plan = selection.plan
         return batch
 
-    def _materialise_selection(self, batch: KVBatchMeta, positions: list[int], metrics: dict) -> KVBatchMeta:
-        """Build the PAD batch: selected keys, fresh copies for repeats, padded and balanced over DP ranks."""
-        keys, tags, repeats = [], [], {}
+    def _tau(self) -> Optional[float]:
+        pad = self.revisual.pad
+        if pad.priority != "softmax":
+            return None
+        # Step 1 uses tau_start and the last step tau_end.
+        return pad_temperature(self.global_steps - 1, max(self.total_training_steps - 1, 0), pad.tau_start, pad.tau_end)
+
+    def _abort_if_scoring_failed(self, failed: torch.Tensor) -> None:
+        share = float(failed.float().mean()) if failed.numel() else 0.0
+        limit = self.revisual.abort_failed_frac
+        if share > limit:
+            raise RuntimeError(
+                f"step {self.global_steps}: scoring failed (timeout or error) for {int(failed.sum())} of "
+                f"{failed.numel()} samples ({share:.0%}), more than reward.abort_failed_frac={limit}; the reward "
+                "function is broken or too slow for reward.score_timeout_s. The worker logs name the failures."
+            )
+
+    def _log_stagnation(self, metrics, eligible, accuracy, group, failed, tokens, seq_adv) -> None:
+        outcomes = group_outcomes(eligible, accuracy, group, failed)
+        groups = max(outcomes.groups, 1)
+        metrics["stagnation/zero_var_group_frac"] = outcomes.no_signal / groups
+        metrics["stagnation/all_correct_group_frac"] = outcomes.all_correct / groups
+        metrics["stagnation/all_wrong_group_frac"] = outcomes.all_wrong / groups
+        metrics["stagnation/effective_token_frac"] = float(tokens[eligible].sum() / tokens.sum().clamp_min(1))
+        stagnant_tokens = float(tokens[~eligible].sum())
+        self.stagnation_totals["stagnant_tokens"] += stagnant_tokens
+        metrics["stagnation/stagnant_tokens"] = stagnant_tokens
+        metrics["stagnation/stagnant_tokens_cum"] = self.stagnation_totals["stagnant_tokens"]
+        metrics["pad/num_failed_scoring"] = int(failed.sum())
+        metrics["pad/adv_abs_mean_before"] = float(seq_adv.abs().mean()) if seq_adv.numel() else 0.0
+        if not self.revisual.pad.enabled:
+            metrics["stagnation/dropped_tokens"] = 0.0
+            metrics["stagnation/dropped_tokens_cum"] = self.stagnation_totals["dropped_tokens"]
+
+    def _log_selection(self, metrics, selection: PADSelection, tau, seq_adv, tokens, eligible) -> None:
+        picked = selection.indices
+        trained = torch.zeros(seq_adv.numel(), dtype=torch.bool)
+        trained[picked] = True
+        dropped = float(tokens[~trained].sum())
+        self.stagnation_totals["dropped_tokens"] += dropped
+        metrics["stagnation/dropped_tokens"] = dropped
+        metrics["stagnation/dropped_tokens_cum"] = self.stagnation_totals["dropped_tokens"]
+        metrics["pad/num_effective"] = selection.num_eligible
+        metrics["pad/effective_frac"] = selection.num_eligible / max(seq_adv.numel(), 1)
+        metrics["pad/draw_size"] = selection.draw_size
+        metrics["pad/num_selected"] = int(picked.numel())
+        metrics["pad/num_unique_selected"] = int(torch.unique(picked).numel())
+        metrics["pad/update_steps"] = selection.plan.steps
+        metrics["pad/step_size"] = selection.plan.step_size
+        metrics["pad/prioritised"] = float(selection.prioritised)
+        metrics["pad/adv_abs_mean_after"] = float(seq_adv[picked].abs().mean()) if picked.numel() else 0.0
+        if tau is not None:
+            metrics["pad/tau"] = tau
+        if self.revisual.pad.variant == "pad":
+            self._warn_if_inert(selection, seq_adv.numel())
+
+    def _warn_if_inert(self, selection: PADSelection, num_rows: int) -> None:
+        self._prioritised_steps.append(selection.prioritised)
+        if len(self._prioritised_steps) == INERT_WARNING_AFTER_STEPS and not any(self._prioritised_steps):
+            logger.warning(
+                "PAD's draw took every eligible sequence on each of the first %d steps (last step: |E|/N = %d/%d), "
+                "so the |A| priority and tau changed nothing: lower algorithm.pad.ratio below |E|/N (now %s) "
+                "for a prioritised draw, or use algorithm.pad.variant=filter if that is what you want",
+                INERT_WARNING_AFTER_STEPS, selection.num_eligible, num_rows, self.revisual.pad.ratio,
+            )
+
+    def _materialise(self, batch: KVBatchMeta, positions: list[int], metrics: dict) -> KVBatchMeta:
+        """The selection as a batch: repeats copied under fresh keys, balanced over the DP ranks."""
+        keys, tags, seen = [], [], {}
         copies_from, copies_to, copy_tags = [], [], []
         for pos in positions:
-            key = batch.keys[pos]
-            count = repeats.get(key, 0)
-            repeats[key] = count + 1
-            if count == 0:
-                keys.append(key)
-            else:
+            key, tag = batch.keys[pos], dict(batch.tags[pos])
+            count = seen.get(key, 0)
+            seen[key] = count + 1
+            if count:
                 # TransferQueue keys are unique; a repeated draw becomes a copy under a new key.
-                new_key = f"{key}_pad{count}"
                 copies_from.append(key)
-                copies_to.append(new_key)
-                copy_tags.append(dict(batch.tags[pos]))
-                keys.append(new_key)
-            tags.append(dict(batch.tags[pos]))
+                copies_to.append(f"{key}_pad{count}")
+                copy_tags.append(tag)
+                key = copies_to[-1]
+            keys.append(key)
+            tags.append(tag)
         if copies_from:
             records = tq.kv_batch_get(keys=copies_from, partition_id=batch.partition_id)
-            tq.kv_batch_put(
-                keys=copies_to,
-                partition_id=batch.partition_id,
-                fields=records,
-                tags=copy_tags,
-            )
+            tq.kv_batch_put(keys=copies_to, partition_id=batch.partition_id, fields=records, tags=copy_tags)
+        self._owned_keys = copies_to
         selected = KVBatchMeta(keys=keys, tags=tags, partition_id=batch.partition_id, extra_info=dict(batch.extra_info))
-        selected = self._balance_batch(selected, metrics=metrics, logging_prefix="pad_seqlen")
-        original = set(batch.keys)
-        added_padding = [k for k, tag in zip(selected.keys, selected.tags) if tag.get("is_padding") and k not in original]
-        if added_padding:
-            self._reshape_padding_samples(selected.partition_id, added_padding)
-        self._pad_owned_keys = copies_to + added_padding
-        return selected
+        # The plan already makes the size a multiple of the DP size, so verl's balancer adds no padding.
+        self._balancing_selection = True
+        try:
+            return self._balance_batch(selected, metrics=metrics, logging_prefix="pad_seqlen")
+        finally:
+            self._balancing_selection = False
 
-    @staticmethod
-    def _reshape_padding_samples(partition_id: str, keys: list[str]) -> None:
-        """verl's padding template copies per-token fields of a real sample; give them the 1-token shape."""
-        records = tq.kv_batch_get(keys=keys, partition_id=partition_id)
-        present = [f for f in _PER_TOKEN_FIELDS if f in records.keys()]
-        if not present:
-            return
-        # Keep each field's dtype (the reference log-probs may be bf16): TransferQueue rejects a mix.
-        fields = {
-            f: torch.nested.as_nested_tensor([torch.zeros(1, dtype=records[f].dtype) for _ in keys], layout=torch.jagged)
-            for f in present
-        }
-        tq.kv_batch_put(keys=keys, partition_id=partition_id, fields=TensorDict(fields, batch_size=len(keys)))
+    def _get_required_batch_multiple(self, dp_size: int) -> int:
+        if self._balancing_selection:
+            return dp_size
+        return super()._get_required_batch_multiple(dp_size)
 
     # ------------------------------------------------------------- actor update
     def _update_actor(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
-        pad_on = self.revisual.pad.enable
-        target = self._pad_batch if pad_on else batch
-        if pad_on and target is None:
+        pad = self.revisual.pad
+        target = self._selection if pad.enabled else batch
+        if pad.enabled and target is None:
             metrics["pad/skipped_update"] = 1.0
             return batch
-        anneal = self.revisual.entropy_anneal
-        mini_batch = self.config.actor_rollout_ref.actor.ppo_mini_batch_size * self.config.actor_rollout_ref.rollout.n
-        updates = max(1, len(target) // mini_batch) * self.config.actor_rollout_ref.actor.ppo_epochs
-        if anneal.enable:
-            # One coefficient per rollout step, taken at the first optimizer step of this update.
-            coeff = annealed_entropy_coef(
-                self.optimizer_steps,
-                init=anneal.init,
-                decay=anneal.decay,
-                floor=anneal.floor,
-                warmup_steps=anneal.warmup_steps,
-            )
-            target.extra_info[ENTROPY_COEFF_KEY] = coeff
-            metrics["actor/entropy_coeff"] = coeff
+        epochs = self.config.actor_rollout_ref.actor.ppo_epochs
+        if self._selection_plan is not None:
+            plan = self._selection_plan
+        else:
+            plan = UpdatePlan(max(1, len(target) // self._mini_batch_rows()), self._mini_batch_rows())
+        steps = plan.steps * epochs
+        self._attach_entropy_schedule(target, steps, metrics)
+        self._trace_update(target, plan)
         try:
-            super()._update_actor(target, metrics)
+            with _intercepted(self.actor_rollout_wg, "update_actor", self._with_mini_batch(plan.step_size)):
+                super()._update_actor(target, metrics)
         finally:
-            if self._pad_owned_keys:
-                tq.kv_clear(keys=self._pad_owned_keys, partition_id=target.partition_id)
-                self._pad_owned_keys = []
-        self.optimizer_steps += updates
+            if self._owned_keys:
+                tq.kv_clear(keys=self._owned_keys, partition_id=target.partition_id)
+                self._owned_keys = []
+        self.optimizer_steps += steps
         metrics["actor/optimizer_steps"] = self.optimizer_steps
-        if pad_on:
+        metrics["actor/update_mini_batches"] = steps
+        padding = sum(1 for tag in target.tags if tag.get("is_padding", False))
+        # verl sorts each rank's rows, so its padding rows end up in the last mini-batch.
+        metrics["actor/min_real_mini_batch"] = plan.step_size - padding
+        if pad.enabled:
             metrics["pad/skipped_update"] = 0.0
         return batch
+
+    @staticmethod
+    def _with_mini_batch(step_size: int):
+        """Send the plan's mini-batch size with the update, in place of the configured one."""
+
+        def wrap(update_actor):
+            def update(batch, *args, **kwargs):
+                batch.extra_info.update({"mini_batch_size": step_size, "global_batch_size": step_size})
+                return update_actor(batch, *args, **kwargs)
+
+            return update
+
+        return wrap
+
+    def _attach_entropy_schedule(self, target: KVBatchMeta, steps: int, metrics: dict) -> None:
+        anneal = self.revisual.entropy_anneal
+        if not anneal.enable:
+            target.extra_info.pop(ENTROPY_SCHEDULE_KEY, None)
+            return
+        schedule = {"update": self.global_steps, "base_step": self.optimizer_steps, "init": anneal.init,
+                    "decay": anneal.decay, "floor": anneal.floor, "warmup_steps": anneal.warmup_steps}
+        target.extra_info[ENTROPY_SCHEDULE_KEY] = schedule
+
+        def coeff(step):
+            return annealed_entropy_coef(step, init=anneal.init, decay=anneal.decay, floor=anneal.floor,
+                                         warmup_steps=anneal.warmup_steps)
+
+        metrics["actor/entropy_coeff"] = coeff(self.optimizer_steps)
+        metrics["actor/entropy_coeff_last"] = coeff(self.optimizer_steps + steps - 1)
+
+    def _trace_update(self, target: KVBatchMeta, plan: UpdatePlan) -> None:
+        folder = os.environ.get(ACTOR_TRACE_ENV)
+        if not folder:
+            return
+        data = tq.kv_batch_get(keys=target.keys, partition_id=target.partition_id,
+                               select_fields=["uid", "advantages", "old_log_probs", "response_mask"])
+        record = {"kind": "update", "update": self.global_steps, "variant": self.revisual.pad.variant,
+                  "plan": [plan.steps, plan.step_size], "base_step": self.optimizer_steps,
+                  "padding": [bool(tag.get("is_padding", False)) for tag in target.tags],
+                  "rows": sequence_fingerprints(data["uid"], data["advantages"], data["old_log_probs"],
+                                                data["response_mask"])}
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "trainer.jsonl"), "a") as f:
+            f.write(json.dumps(record) + "\n")
 
     # -------------------------------------------------------------- checkpoints
     def _step_folder(self) -> str:
@@ -246,20 +346,34 @@ class RevisualPPOTrainer(PPOTrainerSync):
         os.makedirs(folder, exist_ok=True)
         tmp = os.path.join(folder, STATE_FILE + ".tmp")
         with open(tmp, "w") as f:
-            json.dump({"optimizer_steps": self.optimizer_steps, "global_steps": self.global_steps}, f)
+            json.dump({"optimizer_steps": self.optimizer_steps, "global_steps": self.global_steps,
+                       "stagnation_totals": self.stagnation_totals}, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, os.path.join(folder, STATE_FILE))
         super()._save_checkpoint()
 
     def _load_checkpoint(self):
-        super()._load_checkpoint()
-        if self.global_steps <= 0:
+        loaded: list[str] = []
+
+        def record(load_checkpoint):
+            def load(local_path, *args, **kwargs):
+                loaded.append(local_path)
+                return load_checkpoint(local_path, *args, **kwargs)
+
+            return load
+
+        # Read the schedule state from the folder verl actually loaded, whatever the resume mode.
+        with _intercepted(self.actor_rollout_wg, "load_checkpoint", record):
+            super()._load_checkpoint()
+        if not loaded:
             return
-        path = os.path.join(self._step_folder(), STATE_FILE)
-        if os.path.exists(path):
-            with open(path) as f:
-                self.optimizer_steps = int(json.load(f)["optimizer_steps"])
-            logger.info("restored revisual state from %s: optimizer_steps=%d", path, self.optimizer_steps)
-        else:
-            logger.warning("checkpoint %s has no %s; the entropy schedule restarts", path, STATE_FILE)
+        path = os.path.join(os.path.dirname(os.path.normpath(loaded[-1])), STATE_FILE)
+        if not os.path.exists(path):
+            logger.warning("checkpoint %s has no %s; the entropy schedule restarts", os.path.dirname(path), STATE_FILE)
+            return
+        with open(path) as f:
+            state = json.load(f)
+        self.optimizer_steps = int(state["optimizer_steps"])
+        self.stagnation_totals.update(state.get("stagnation_totals", {}))
+        logger.info("restored revisual state from %s: optimizer_steps=%d", path, self.optimizer_steps)
