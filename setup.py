@@ -44,7 +44,9 @@ setup(
     version="0.1.0",
     description="ReVisual-R1 (cold start, multimodal RL with PAD, text RL) on verl",
     python_requires=">=3.10",
-    packages=find_packages(include=["verl_ext", "verl_ext.*", "reward_fns", "reward_fns.*", "data_preprocess", "data_preprocess.*"]),
+    packages=find_packages(
+        include=["verl_ext", "verl_ext.*", "reward_fns", "reward_fns.*", "data_preprocess", "data_preprocess.*", "revisual_eval", "revisual_eval.*"]
+    ),
     package_data={"verl_ext": ["config/*.yaml", "config/*/*.yaml"]},
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,

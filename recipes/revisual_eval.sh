@@ -3,9 +3,9 @@
 #
 #   bash recipes/revisual_eval.sh MODEL_PATH DATA_ROOT [generate flags...]
 #
-# Runs `python -m verl_ext.eval generate` then `score`. The run folder is outputs/eval/<model name>
+# Runs `python -m revisual_eval generate` then `score`. The run folder is outputs/eval/<model name>
 # unless `--out DIR` is given; rerunning the same command resumes an interrupted generation.
-# Every flag of `python -m verl_ext.eval generate --help` can follow, e.g.
+# Every flag of `python -m revisual_eval generate --help` can follow, e.g.
 #   --benchmarks mathvista,math500  --limit 20  --data-parallel 8  --ray  --backend hf
 # With no arguments it runs the CPU demo: the tiny model on fixture copies of the ten benchmarks.
 set -euo pipefail
@@ -14,7 +14,7 @@ PYTHON="${PYTHON:-$( [ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/py
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
 if [ "$#" -eq 0 ]; then
-  exec "$PYTHON" -m verl_ext.eval demo
+  exec "$PYTHON" -m revisual_eval demo
 fi
 if [ "$#" -lt 2 ]; then
   echo "usage: bash recipes/revisual_eval.sh MODEL_PATH DATA_ROOT [generate flags...]" >&2
@@ -36,7 +36,7 @@ if [ -z "$OUT" ]; then
 fi
 
 status=0
-"$PYTHON" -m verl_ext.eval generate --model "$MODEL" --data-root "$DATA" "${EXTRA[@]}" "$@" || status=$?
+"$PYTHON" -m revisual_eval generate --model "$MODEL" --data-root "$DATA" "${EXTRA[@]}" "$@" || status=$?
 # Score whatever was generated, even if some benchmark failed to load.
-"$PYTHON" -m verl_ext.eval score --data-root "$DATA" --run "$OUT" || status=$?
+"$PYTHON" -m revisual_eval score --data-root "$DATA" --run "$OUT" || status=$?
 exit "$status"

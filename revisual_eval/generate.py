@@ -12,15 +12,15 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from verl_ext.eval.benchmarks import LOADERS, LoadOptions, limit_items
-from verl_ext.eval.engines import EngineSpec, GenerationRequest, SamplingSettings, request_seed, resolve_backend
-from verl_ext.eval.errors import EvalDataError
-from verl_ext.eval.items import EvalItem
-from verl_ext.eval.layouts import benchmark_dir
-from verl_ext.eval.paper import BENCHMARKS, DEFAULT_SAMPLES
-from verl_ext.eval.parallel import run_in_process, run_ray_actors, run_worker_processes
-from verl_ext.eval.prompts import SYSTEM_PROMPT, build_messages
-from verl_ext.eval.runfiles import RowWriter, read_run_rows, run_file
+from revisual_eval.loaders import LOADERS, LoadOptions, limit_items
+from revisual_eval.engines import EngineSpec, GenerationRequest, SamplingSettings, request_seed, resolve_backend
+from revisual_eval.errors import EvalDataError
+from revisual_eval.items import EvalItem
+from revisual_eval.layouts import benchmark_dir
+from revisual_eval.paper import BENCHMARKS, DEFAULT_SAMPLES
+from revisual_eval.parallel import run_in_process, run_ray_actors, run_worker_processes
+from revisual_eval.prompts import SYSTEM_PROMPT, build_messages
+from revisual_eval.runfiles import RowWriter, read_run_rows, run_file
 
 RUN_CONFIG = "run_config.json"
 # Settings that change what a sample is; a resume must not mix two of them in one file.
@@ -29,7 +29,7 @@ _IDENTITY_KEYS = ("model", "sampling", "system_prompt", "placement", "seed", "lo
 
 @dataclass
 class GenerateConfig:
-    """Everything the generate phase needs (the CLI flags of ``python -m verl_ext.eval generate``)."""
+    """Everything the generate phase needs (the CLI flags of ``python -m revisual_eval generate``)."""
 
     model: str
     data_root: Path

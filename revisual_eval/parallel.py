@@ -11,7 +11,7 @@ import os
 import traceback
 from typing import Callable, Iterable
 
-from verl_ext.eval.engines import EngineSpec, GenerationRequest
+from revisual_eval.engines import EngineSpec, GenerationRequest
 
 OnResult = Callable[[GenerationRequest, str], None]
 

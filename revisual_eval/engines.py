@@ -13,7 +13,7 @@ import io
 import os
 from dataclasses import dataclass, field
 
-from verl_ext.eval.items import ImageRef, load_image
+from revisual_eval.items import ImageRef, load_image
 
 
 @dataclass(frozen=True)

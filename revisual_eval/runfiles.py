@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from verl_ext.eval.errors import EvalDataError
+from revisual_eval.errors import EvalDataError
 
 ROW_FIELDS = {"benchmark": str, "id": str, "sample": int, "prompt": str, "response": str, "reference": dict}
 

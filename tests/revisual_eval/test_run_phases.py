@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from verl_ext.eval import generate as generate_module
-from verl_ext.eval.engines import EngineSpec, GenerationRequest, SamplingSettings
-from verl_ext.eval.errors import EvalDataError
-from verl_ext.eval.fixtures import write_fixture_data
-from verl_ext.eval.generate import GenerateConfig, generate
-from verl_ext.eval.parallel import run_worker_processes
-from verl_ext.eval.runfiles import RowWriter, read_run_rows
-from verl_ext.eval.score import score_run
+from revisual_eval import generate as generate_module
+from revisual_eval.engines import EngineSpec, GenerationRequest, SamplingSettings
+from revisual_eval.errors import EvalDataError
+from revisual_eval.fixtures import write_fixture_data
+from revisual_eval.generate import GenerateConfig, generate
+from revisual_eval.parallel import run_worker_processes
+from revisual_eval.runfiles import RowWriter, read_run_rows
+from revisual_eval.score import score_run
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = SamplingSettings(temperature=0.3, top_p=0.95, max_tokens=6, min_pixels=784, max_pixels=56 * 56)

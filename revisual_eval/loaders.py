@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from verl_ext.eval import prompts
-from verl_ext.eval.errors import EvalDataError, require
-from verl_ext.eval.items import EvalItem
-from verl_ext.eval.layouts import (
+from revisual_eval import prompts
+from revisual_eval.errors import EvalDataError, require
+from revisual_eval.items import EvalItem
+from revisual_eval.layouts import (
     find_one_layout,
     image_from_cell,
     read_csv,
@@ -23,7 +23,7 @@ from verl_ext.eval.layouts import (
     read_jsonl,
     read_parquet_files,
 )
-from verl_ext.eval.options import is_bare_letter_list, options_in_question, split_labelled_options
+from revisual_eval.options import is_bare_letter_list, options_in_question, split_labelled_options
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from verl_ext.eval.paper import BENCHMARKS, DISPLAY_NAMES, LLM_JUDGED, PAPER_TABLE2, REVISUAL_ROW
+from revisual_eval.paper import BENCHMARKS, DISPLAY_NAMES, LLM_JUDGED, PAPER_TABLE2, REVISUAL_ROW
 
 
 def results_dict(scores: dict, errors: dict[str, str]) -> dict:

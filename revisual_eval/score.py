@@ -12,14 +12,14 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from verl_ext.eval.answers import judge_response
-from verl_ext.eval.benchmarks import LOADERS, LoadOptions, limit_items
-from verl_ext.eval.errors import EvalDataError
-from verl_ext.eval.layouts import benchmark_dir
-from verl_ext.eval.metrics import METRICS, MetricResult
-from verl_ext.eval.paper import BENCHMARKS, DEFAULT_SAMPLES
-from verl_ext.eval.report import write_results
-from verl_ext.eval.runfiles import read_run_rows, rewrite_rows, run_file
+from revisual_eval.answers import judge_response
+from revisual_eval.loaders import LOADERS, LoadOptions, limit_items
+from revisual_eval.errors import EvalDataError
+from revisual_eval.layouts import benchmark_dir
+from revisual_eval.metrics import METRICS, MetricResult
+from revisual_eval.paper import BENCHMARKS, DEFAULT_SAMPLES
+from revisual_eval.report import write_results
+from revisual_eval.runfiles import read_run_rows, rewrite_rows, run_file
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Command line: ``python -m verl_ext.eval {generate,score,run,fixtures,demo} ...``."""
+"""Command line: ``python -m revisual_eval {generate,score,run,fixtures,demo} ...``."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import os
 import sys
 from pathlib import Path
 
-from verl_ext.eval.benchmarks import LoadOptions
-from verl_ext.eval.engines import SamplingSettings
-from verl_ext.eval.paper import BENCHMARKS
-from verl_ext.eval.prompts import SYSTEM_PROMPT
+from revisual_eval.loaders import LoadOptions
+from revisual_eval.engines import SamplingSettings
+from revisual_eval.paper import BENCHMARKS
+from revisual_eval.prompts import SYSTEM_PROMPT
 
 _DEFAULTS = SamplingSettings()
 
@@ -68,8 +68,8 @@ def add_generate_flags(parser: argparse.ArgumentParser) -> None:
 
 def generate_config(args):
     """A :class:`GenerateConfig` from the parsed flags, with the backend resolved."""
-    from verl_ext.eval.engines import resolve_backend
-    from verl_ext.eval.generate import GenerateConfig
+    from revisual_eval.engines import resolve_backend
+    from revisual_eval.generate import GenerateConfig
 
     backend = resolve_backend(args.backend)
     engine_options = {"dtype": args.dtype} if args.dtype else {}
@@ -100,7 +100,7 @@ def generate_config(args):
 
 
 def run_generate(args) -> int:
-    from verl_ext.eval.generate import generate
+    from revisual_eval.generate import generate
 
     progress = generate(generate_config(args))
     failed = {name: state.error for name, state in progress.items() if state.error}
@@ -110,7 +110,7 @@ def run_generate(args) -> int:
 
 
 def run_score(args) -> int:
-    from verl_ext.eval.score import score_run
+    from revisual_eval.score import score_run
 
     if not Path(args.run).is_dir():
         print(f"error: run folder {args.run} does not exist (run generate first)", file=sys.stderr)
@@ -124,7 +124,7 @@ def run_score(args) -> int:
 
 def run_demo(args) -> int:
     """The CPU demo: tiny model + fixture benchmarks, both phases, in about a minute."""
-    from verl_ext.eval.fixtures import write_fixture_data
+    from revisual_eval.fixtures import write_fixture_data
     from verl_ext.tiny_model import build_tiny_model
 
     cache = Path(os.environ.get("REVISUAL_CACHE", Path(__file__).resolve().parents[2] / ".cache" / "revisual"))
@@ -141,7 +141,7 @@ def run_demo(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m verl_ext.eval", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m revisual_eval", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     add_generate_flags(commands.add_parser("generate", help="phase 1: generate responses (resumable)"))
     score = commands.add_parser("score", help="phase 2: verdicts, metrics, results.json/.md")
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         score_args = argparse.Namespace(run=args.out, data_root=args.data_root, benchmarks=None, path=args.path)
         return run_score(score_args) or status
     if args.command == "fixtures":
-        from verl_ext.eval.fixtures import write_fixture_data
+        from revisual_eval.fixtures import write_fixture_data
 
         print(write_fixture_data(args.out))
         return 0
