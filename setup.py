@@ -31,6 +31,8 @@ INSTALL_REQUIRES = [
     "uvicorn==0.54.0",
     "cachetools==8.0.2",
     "qwen_vl_utils==0.0.14",
+    # revisual_eval's LLM judge: the client of any OpenAI-compatible endpoint (vllm serve).
+    "openai==3.51.0",
 ]
 
 EXTRAS = {

@@ -168,6 +168,7 @@ def test_recipe_runs_both_phases(data_root, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "| **this run** |" in done.stdout
+    assert "wemath: 100%" in done.stderr and "math500: 100%" in done.stderr  # one progress bar per benchmark
     results = json.loads((out / "results.json").read_text())
     assert set(results["benchmarks"]) == {"wemath", "math500"}
     assert results["benchmarks"]["wemath"]["metric"] == "score (strict)"
