@@ -159,19 +159,23 @@ def test_data_parallel_workers_return_every_row_once():
     assert all(text.endswith("\\boxed{A}") for _, text in results)
 
 
-def test_recipe_runs_both_phases(data_root, tmp_path):
+def test_recipe_generates_judges_and_scores_in_one_command(data_root, tmp_path, judge):
     out = tmp_path / "recipe_run"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        ["bash", str(REPO / "recipes" / "revisual_eval.sh"), "none", str(data_root), "--backend", "echo", "--out", str(out), "--benchmarks", "wemath,math500"],
+        ["bash", str(REPO / "recipes" / "revisual_eval.sh"), "none", str(data_root), "--backend", "echo", "--out", str(out),
+         "--benchmarks", "wemath,logicvista", "--judge", judge.url, "--judge-model", "recipe-judge"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert "| **this run** |" in done.stdout
-    assert "wemath: 100%" in done.stderr and "math500: 100%" in done.stderr  # one progress bar per benchmark
+    assert "| **this run, rules** |" in done.stdout and "| **this run, judged** (`recipe-judge`) |" in done.stdout
+    # One progress bar per benchmark while generating, and one while judging.
+    assert "wemath: 100%" in done.stderr and "logicvista: 100%" in done.stderr and "judge logicvista: 100%" in done.stderr
     results = json.loads((out / "results.json").read_text())
-    assert set(results["benchmarks"]) == {"wemath", "math500"}
+    assert set(results["benchmarks"]) == {"wemath", "logicvista"}
     assert results["benchmarks"]["wemath"]["metric"] == "score (strict)"
+    # The echo engine boxes its answer, so WeMath keeps its rule verdicts and LogicVista asks the judge once per item.
+    assert results["benchmarks"]["wemath"]["judged"]["rule"] == 7 and len(judge.requests) == 3
 
 
 def test_score_reports_missing_rows_against_the_limit(data_root, tmp_path):
