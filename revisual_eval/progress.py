@@ -22,7 +22,8 @@ def progress_bar(total: int, description: str, *, initial: int = 0, enabled: boo
         initial=initial,
         desc=description,
         unit="row",
-        position=position,
+        # Stacked bars need cursor movement, which a log file would show as escape codes.
+        position=position if interactive else None,
         leave=True,
         dynamic_ncols=interactive,
         mininterval=0.5 if interactive else 30.0,

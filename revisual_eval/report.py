@@ -76,23 +76,22 @@ def _judge_lines(judge: dict) -> list[str]:
     ]
 
 
+def _one_row_table(header: list[str], cells: list) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), "| " + " | ".join(str(c) for c in cells) + " |"]
+
+
 def _benchmark_table(name: str, entry: dict, judged: dict | None) -> list[str]:
+    """A benchmark's scores beside the paper's: rule-based only, or rule-based and judged."""
     paper = PAPER_TABLE2[REVISUAL_ROW].get(name)
+    shown = entry if judged is None else judged
+    delta = "–" if paper is None else f"{shown['score'] - paper:+.1f}"
+    common = [entry["n"], entry["rows"], entry["unanswered"]]
     if judged is None:
-        delta = None if paper is None else entry["score"] - paper
-        return [
-            "| metric | this run | ReVisual-R1 (7B) | Δ | n | rows | no answer |",
-            "|---|---|---|---|---|---|---|",
-            f"| {entry['metric']} | {_fmt(entry['score'])} | {_fmt(paper)} | {'–' if delta is None else f'{delta:+.1f}'} "
-            f"| {entry['n']} | {entry['rows']} | {entry['unanswered']} |",
-        ]
-    delta = None if paper is None else judged["score"] - paper
-    return [
-        "| metric | rules | judged | ReVisual-R1 (7B) | Δ judged | n | rows | no answer (rules) | judged rows | judge failed |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        f"| {entry['metric']} | {_fmt(entry['score'])} | {_fmt(judged['score'])} | {_fmt(paper)} | {'–' if delta is None else f'{delta:+.1f}'} "
-        f"| {entry['n']} | {entry['rows']} | {entry['unanswered']} | {judged['judged']} | {judged['failed']} |",
-    ]
+        header = ["metric", "this run", "ReVisual-R1 (7B)", "Δ", "n", "rows", "no answer"]
+        return _one_row_table(header, [entry["metric"], _fmt(entry["score"]), _fmt(paper), delta, *common])
+    header = ["metric", "rules", "judged", "ReVisual-R1 (7B)", "Δ judged", "n", "rows", "no answer (rules)", "judged rows", "judge failed"]
+    cells = [entry["metric"], _fmt(entry["score"]), _fmt(judged["score"]), _fmt(paper), delta, *common, judged["judged"], judged["failed"]]
+    return _one_row_table(header, cells)
 
 
 def render_markdown(results: dict, run_config: dict, title: str) -> str:
