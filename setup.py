@@ -31,6 +31,8 @@ INSTALL_REQUIRES = [
     "uvicorn==0.54.0",
     "cachetools==8.0.2",
     "qwen_vl_utils==0.0.14",
+    # revisual_eval's LLM judge: the client of any OpenAI-compatible endpoint (vllm serve).
+    "openai==3.51.0",
 ]
 
 EXTRAS = {
@@ -44,7 +46,9 @@ setup(
     version="0.1.0",
     description="ReVisual-R1 (cold start, multimodal RL with PAD, text RL) on verl",
     python_requires=">=3.10",
-    packages=find_packages(include=["verl_ext", "verl_ext.*", "reward_fns", "reward_fns.*", "data_preprocess", "data_preprocess.*"]),
+    packages=find_packages(
+        include=["verl_ext", "verl_ext.*", "reward_fns", "reward_fns.*", "data_preprocess", "data_preprocess.*", "revisual_eval", "revisual_eval.*"]
+    ),
     package_data={"verl_ext": ["config/*.yaml", "config/*/*.yaml"]},
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,

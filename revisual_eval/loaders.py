@@ -2,7 +2,7 @@
 
 Every loader takes the benchmark's folder and :class:`LoadOptions` and either returns all items or
 raises :class:`EvalDataError` naming the file, row and field. Which split each reads, and why, is
-in ``docs/evaluation.md`` (from ``benchmarks.md``).
+in ``docs/evaluation.md``.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from verl_ext.eval import prompts
-from verl_ext.eval.errors import EvalDataError, require
-from verl_ext.eval.items import EvalItem
-from verl_ext.eval.layouts import (
+from revisual_eval import prompts
+from revisual_eval.errors import EvalDataError, require
+from revisual_eval.items import EvalItem
+from revisual_eval.layouts import (
     find_one_layout,
     image_from_cell,
     read_csv,
@@ -23,7 +23,7 @@ from verl_ext.eval.layouts import (
     read_jsonl,
     read_parquet_files,
 )
-from verl_ext.eval.options import is_bare_letter_list, options_in_question, split_labelled_options
+from revisual_eval.options import is_bare_letter_list, options_in_question, split_labelled_options
 
 
 @dataclass
@@ -93,6 +93,8 @@ def load_mathverse(folder: Path, options: LoadOptions) -> list[EvalItem]:
             "question_type": question_type,
             "problem_version": require(row, "problem_version", path=path, index=index),
             "choices": options_in_question(question) if question_type == "multi-choice" else [],
+            # What the official judge is shown; the scoring rules do not read it.
+            "question": row.get("question_for_eval") or question,
         }
         items.append(
             EvalItem(
@@ -161,6 +163,7 @@ def load_mathvista(folder: Path, options: LoadOptions) -> list[EvalItem]:
             "answer_type": require(row, "answer_type", path=path, index=index),
             "choices": _optional_list(row, "choices", path, index),
             "precision": precision,
+            "question": row.get("question") or "",
         }
         image = image_from_cell(row.get(image_key) or row.get("image"), base=folder, path=path, index=index, field=image_key)
         items.append(EvalItem("mathvista", _text_id(row, "pid", path, index), require(row, "query", path=path, index=index), reference, [image]))
@@ -241,7 +244,7 @@ def load_logicvista(folder: Path, options: LoadOptions) -> list[EvalItem]:
         question, answer = row.get("question", ""), row.get("answer", "")
         if isinstance(question, str) and isinstance(answer, str) and not question.strip() and not answer.strip():
             continue  # v1_382: released empty; the paper's 52.3 fits 447 items
-        reference = {"answer": require(row, "answer", path=path, index=key), "skill": row.get("skill") or []}
+        reference = {"answer": require(row, "answer", path=path, index=key), "skill": row.get("skill") or [], "question": question}
         imagename = require(row, "imagename", path=path, index=key)
         image = image_from_cell(imagename, base=path.parent / "images", path=path, index=key, field="imagename")
         prompt = prompts.logicvista_prompt(require(row, "question", path=path, index=key))

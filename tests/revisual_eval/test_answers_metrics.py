@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verl_ext.eval.answers import extract_final_answer, judge_response, wemath_fallback
-from verl_ext.eval.metrics import aime_metrics, dynamath_worst_case, mean_accuracy, wemath_counts, wemath_metrics, wemath_scores
+from revisual_eval.answers import extract_final_answer, judge_response, wemath_fallback
+from revisual_eval.metrics import aime_metrics, dynamath_worst_case, mean_accuracy, wemath_counts, wemath_metrics, wemath_scores
 
 
 def boxed(text):

@@ -10,8 +10,8 @@ import csv
 import json
 from pathlib import Path
 
-from verl_ext.eval.errors import EvalDataError
-from verl_ext.eval.items import ImageRef
+from revisual_eval.errors import EvalDataError
+from revisual_eval.items import ImageRef
 
 # Folder names accepted for each benchmark under DATA_ROOT: our name first, then the basename of
 # the canonical release, so `huggingface-cli download ... --local-dir DATA_ROOT/<basename>` works.

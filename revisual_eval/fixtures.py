@@ -3,7 +3,7 @@
 A few rows each, with real PNG images, in the same files, columns and types as the public copies
 (see ``docs/evaluation.md``); the questions are toy ones with known answers.
 
-    python -m verl_ext.eval fixtures --out DIR
+    python -m revisual_eval fixtures --out DIR
 """
 
 from __future__ import annotations

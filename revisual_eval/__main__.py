@@ -1,4 +1,4 @@
-"""Command line: ``python -m verl_ext.eval {generate,score,run,fixtures,demo} ...``."""
+"""Command line: ``python -m revisual_eval {generate,score,run,convert,fixtures,demo} ...``."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import os
 import sys
 from pathlib import Path
 
-from verl_ext.eval.benchmarks import LoadOptions
-from verl_ext.eval.engines import SamplingSettings
-from verl_ext.eval.paper import BENCHMARKS
-from verl_ext.eval.prompts import SYSTEM_PROMPT
+from revisual_eval.engines import SamplingSettings
+from revisual_eval.judge_client import JudgeSettings
+from revisual_eval.loaders import LoadOptions
+from revisual_eval.paper import BENCHMARKS
+from revisual_eval.prompts import SYSTEM_PROMPT
 
 _DEFAULTS = SamplingSettings()
 
@@ -36,12 +37,15 @@ def _benchmark_list(text: str) -> list[str]:
     return names
 
 
-def add_generate_flags(parser: argparse.ArgumentParser) -> None:
+def add_generate_flags(parser: argparse.ArgumentParser, *, out_required: bool = True) -> None:
     parser.add_argument("--model", required=True, help="HF model folder (or hub id vLLM can read locally)")
     parser.add_argument("--data-root", required=True, type=Path, help="folder holding one folder per benchmark")
-    parser.add_argument("--out", required=True, type=Path, help="run folder (created; reused to resume)")
+    if out_required:
+        parser.add_argument("--out", required=True, type=Path, help="run folder (created; reused to resume)")
+    else:
+        parser.add_argument("--out", type=Path, help="run folder (default outputs/eval/<model folder name>; reused to resume)")
     parser.add_argument("--benchmarks", default="all", help="comma list or 'all' (default)")
-    parser.add_argument("--backend", default="auto", choices=["auto", "vllm", "hf", "echo"], help="auto: vllm with a GPU, else hf")
+    parser.add_argument("--backend", default="auto", help="auto (vllm with a GPU, else hf), vllm, hf, echo, or package.module:Class")
     parser.add_argument("--temperature", type=float, default=_DEFAULTS.temperature)
     parser.add_argument("--top-p", type=float, default=_DEFAULTS.top_p)
     parser.add_argument("--top-k", type=int, default=_DEFAULTS.top_k)
@@ -64,12 +68,42 @@ def add_generate_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-model-len", type=int, help="vllm max_model_len")
     parser.add_argument("--gpu-memory-utilization", type=float, default=0.9, help="vllm")
     parser.add_argument("--dtype", help="model dtype (default: bfloat16 for vllm, float32 for hf)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+
+
+def add_judge_flags(parser: argparse.ArgumentParser) -> None:
+    defaults = JudgeSettings.__dataclass_fields__
+    group = parser.add_argument_group("LLM judge (optional): each benchmark's judged protocol beside the rules")
+    group.add_argument("--judge", metavar="URL", help="OpenAI-compatible base URL, e.g. http://judge-node:8000/v1 (vllm serve)")
+    group.add_argument("--judge-model", metavar="NAME", help="model name the endpoint serves (required with --judge)")
+    group.add_argument("--judge-api-key", default=os.environ.get("REVISUAL_JUDGE_API_KEY", "EMPTY"), help="default $REVISUAL_JUDGE_API_KEY or EMPTY")
+    group.add_argument("--judge-concurrency", type=int, default=defaults["concurrency"].default, help="calls in flight at once")
+    group.add_argument("--judge-timeout", type=float, default=defaults["timeout_s"].default, help="seconds per call")
+    group.add_argument("--judge-retries", type=int, default=defaults["retries"].default, help="retries after a failed call")
+    group.add_argument("--judge-cache", type=Path, help="reply cache (default RUN_DIR/judge_cache.sqlite)")
+
+
+def judge_settings(args) -> JudgeSettings | None:
+    """The judge flags as settings, or None without ``--judge``."""
+    if not args.judge:
+        if args.judge_model:
+            raise SystemExit("--judge-model needs --judge URL")
+        return None
+    if not args.judge_model:
+        raise SystemExit("--judge needs --judge-model NAME (the model the endpoint serves)")
+    try:
+        return JudgeSettings(
+            url=args.judge, model=args.judge_model, api_key=args.judge_api_key, concurrency=args.judge_concurrency,
+            timeout_s=args.judge_timeout, retries=args.judge_retries, cache_path=args.judge_cache,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"--judge: {exc}") from None
 
 
 def generate_config(args):
     """A :class:`GenerateConfig` from the parsed flags, with the backend resolved."""
-    from verl_ext.eval.engines import resolve_backend
-    from verl_ext.eval.generate import GenerateConfig
+    from revisual_eval.engines import resolve_backend
+    from revisual_eval.generate import GenerateConfig
 
     backend = resolve_backend(args.backend)
     engine_options = {"dtype": args.dtype} if args.dtype else {}
@@ -100,9 +134,9 @@ def generate_config(args):
 
 
 def run_generate(args) -> int:
-    from verl_ext.eval.generate import generate
+    from revisual_eval.generate import generate
 
-    progress = generate(generate_config(args))
+    progress = generate(generate_config(args), progress=not args.no_progress)
     failed = {name: state.error for name, state in progress.items() if state.error}
     for name, message in failed.items():
         print(f"error: {name}: {message}", file=sys.stderr)
@@ -110,12 +144,14 @@ def run_generate(args) -> int:
 
 
 def run_score(args) -> int:
-    from verl_ext.eval.score import score_run
+    from revisual_eval.score import score_run
 
+    judge = judge_settings(args)
     if not Path(args.run).is_dir():
         print(f"error: run folder {args.run} does not exist (run generate first)", file=sys.stderr)
         return 1
-    results = score_run(args.run, args.data_root, _benchmark_list(args.benchmarks) if args.benchmarks else None, _pairs(args.path, "--path", Path))
+    benchmarks = _benchmark_list(args.benchmarks) if args.benchmarks else None
+    results = score_run(args.run, args.data_root, benchmarks, _pairs(args.path, "--path", Path), judge=judge, progress=not args.no_progress)
     print((Path(args.run) / "results.md").read_text())
     for name, message in results["errors"].items():
         print(f"error: {name}: {message}", file=sys.stderr)
@@ -124,24 +160,43 @@ def run_score(args) -> int:
 
 def run_demo(args) -> int:
     """The CPU demo: tiny model + fixture benchmarks, both phases, in about a minute."""
-    from verl_ext.eval.fixtures import write_fixture_data
+    from revisual_eval.fixtures import write_fixture_data
+    from verl_ext.devices import default_cache_dir
     from verl_ext.tiny_model import build_tiny_model
 
-    cache = Path(os.environ.get("REVISUAL_CACHE", Path(__file__).resolve().parents[2] / ".cache" / "revisual"))
+    cache = default_cache_dir()
     model = build_tiny_model(cache / "tiny-qwen25vl")
     data = write_fixture_data(cache / "eval_fixtures")
     argv = ["--model", str(model), "--data-root", str(data), "--out", str(args.out), "--backend", "hf",
             "--max-tokens", "24", "--min-pixels", "784", "--max-pixels", "12544", *args.extra]
     parser = argparse.ArgumentParser()
     add_generate_flags(parser)
+    add_judge_flags(parser)
     gen_args = parser.parse_args(argv)
     status = run_generate(gen_args)
-    score_status = run_score(argparse.Namespace(run=args.out, data_root=data, benchmarks=None, path=None))
-    return status or score_status
+    return run_score(score_namespace(gen_args, run=args.out, data_root=data, benchmarks=None)) or status
+
+
+def score_namespace(args, **values) -> argparse.Namespace:
+    """Score's arguments after a generate whose parser also took the judge flags."""
+    return argparse.Namespace(**{**vars(args), "path": None, **values})
+
+
+def run_convert(args) -> int:
+    from revisual_eval.convert import convert_lmms_eval
+    from revisual_eval.errors import EvalDataError
+
+    try:
+        path = convert_lmms_eval(args.samples, args.benchmark, args.run, args.id_template, overwrite=args.overwrite)
+    except EvalDataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m verl_ext.eval", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m revisual_eval", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     add_generate_flags(commands.add_parser("generate", help="phase 1: generate responses (resumable)"))
     score = commands.add_parser("score", help="phase 2: verdicts, metrics, results.json/.md")
@@ -149,8 +204,18 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--data-root", type=Path, help="benchmark data (for gold answers and coverage)")
     score.add_argument("--benchmarks", help="comma list (default: every benchmark in the run)")
     score.add_argument("--path", action="append", metavar="BENCH=DIR")
-    both = commands.add_parser("run", help="generate, then score")
-    add_generate_flags(both)
+    score.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    add_judge_flags(score)
+    both = commands.add_parser("run", help="generate, then score (what recipes/revisual_eval.sh runs)")
+    add_generate_flags(both, out_required=False)
+    add_judge_flags(both)
+    convert = commands.add_parser("convert", help="another tool's responses as a run file (then score with --data-root)")
+    convert.add_argument("tool", choices=["lmms-eval"], help="lmms-eval or lm-evaluation-harness --log_samples output")
+    convert.add_argument("--samples", required=True, type=Path, help="the tool's <date>_samples_<task>.jsonl")
+    convert.add_argument("--benchmark", required=True, choices=BENCHMARKS)
+    convert.add_argument("--run", required=True, type=Path, help="run folder to write <benchmark>.jsonl into")
+    convert.add_argument("--id-template", help="our id from the doc's fields, e.g. '{pid}' (defaults for five benchmarks)")
+    convert.add_argument("--overwrite", action="store_true", help="replace an existing run file")
     fixtures = commands.add_parser("fixtures", help="write tiny fixture copies of the ten benchmarks")
     fixtures.add_argument("--out", required=True, type=Path)
     demo = commands.add_parser("demo", help="CPU demo: tiny model on the fixtures, both phases")
@@ -163,11 +228,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "score":
         return run_score(args)
     if args.command == "run":
+        judge_settings(args)  # refuse bad judge flags before generating for hours
+        if args.out is None:
+            args.out = Path("outputs") / "eval" / Path(args.model.rstrip("/")).name
         status = run_generate(args)
-        score_args = argparse.Namespace(run=args.out, data_root=args.data_root, benchmarks=None, path=args.path)
-        return run_score(score_args) or status
+        scored = None if args.benchmarks == "all" else args.benchmarks
+        return run_score(score_namespace(args, run=args.out, data_root=args.data_root, benchmarks=scored, path=args.path)) or status
+    if args.command == "convert":
+        return run_convert(args)
     if args.command == "fixtures":
-        from verl_ext.eval.fixtures import write_fixture_data
+        from revisual_eval.fixtures import write_fixture_data
 
         print(write_fixture_data(args.out))
         return 0

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from verl_ext.eval import generate as generate_module
-from verl_ext.eval.engines import EngineSpec, GenerationRequest, SamplingSettings
-from verl_ext.eval.errors import EvalDataError
-from verl_ext.eval.fixtures import write_fixture_data
-from verl_ext.eval.generate import GenerateConfig, generate
-from verl_ext.eval.parallel import run_worker_processes
-from verl_ext.eval.runfiles import RowWriter, read_run_rows
-from verl_ext.eval.score import score_run
+from revisual_eval import generate as generate_module
+from revisual_eval.engines import EngineSpec, GenerationRequest, SamplingSettings
+from revisual_eval.errors import EvalDataError
+from revisual_eval.fixtures import write_fixture_data
+from revisual_eval.generate import GenerateConfig, generate
+from revisual_eval.parallel import run_worker_processes
+from revisual_eval.runfiles import RowWriter, read_run_rows
+from revisual_eval.score import score_run
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = SamplingSettings(temperature=0.3, top_p=0.95, max_tokens=6, min_pixels=784, max_pixels=56 * 56)
@@ -159,18 +159,23 @@ def test_data_parallel_workers_return_every_row_once():
     assert all(text.endswith("\\boxed{A}") for _, text in results)
 
 
-def test_recipe_runs_both_phases(data_root, tmp_path):
+def test_recipe_generates_judges_and_scores_in_one_command(data_root, tmp_path, judge):
     out = tmp_path / "recipe_run"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        ["bash", str(REPO / "recipes" / "revisual_eval.sh"), "none", str(data_root), "--backend", "echo", "--out", str(out), "--benchmarks", "wemath,math500"],
+        ["bash", str(REPO / "recipes" / "revisual_eval.sh"), "none", str(data_root), "--backend", "echo", "--out", str(out),
+         "--benchmarks", "wemath,logicvista", "--judge", judge.url, "--judge-model", "recipe-judge"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert "| **this run** |" in done.stdout
+    assert "| **this run, rules** |" in done.stdout and "| **this run, judged** (`recipe-judge`) |" in done.stdout
+    # One progress bar per benchmark while generating, and one while judging.
+    assert "wemath: 100%" in done.stderr and "logicvista: 100%" in done.stderr and "judge logicvista: 100%" in done.stderr
     results = json.loads((out / "results.json").read_text())
-    assert set(results["benchmarks"]) == {"wemath", "math500"}
+    assert set(results["benchmarks"]) == {"wemath", "logicvista"}
     assert results["benchmarks"]["wemath"]["metric"] == "score (strict)"
+    # The echo engine boxes its answer, so WeMath keeps its rule verdicts and LogicVista asks the judge once per item.
+    assert results["benchmarks"]["wemath"]["judged"]["rule"] == 7 and len(judge.requests) == 3
 
 
 def test_score_reports_missing_rows_against_the_limit(data_root, tmp_path):

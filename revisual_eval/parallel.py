@@ -7,11 +7,12 @@ only one process ever writes the run files.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import traceback
 from typing import Callable, Iterable
 
-from verl_ext.eval.engines import EngineSpec, GenerationRequest
+from revisual_eval.engines import EngineSpec, GenerationRequest
 
 OnResult = Callable[[GenerationRequest, str], None]
 
@@ -33,6 +34,11 @@ def run_in_process(spec: EngineSpec, requests: list[GenerationRequest], on_resul
 
 
 def _worker_main(spec: EngineSpec, visible_devices: str | None, tasks, results) -> None:
+    # Own process group: the parent can then stop this worker together with whatever the engine
+    # started (vLLM's engine core), and a Ctrl-C in the terminal reaches only the parent, which
+    # cleans up in order.
+    if hasattr(os, "setpgid"):
+        os.setpgid(0, 0)
     if visible_devices is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = visible_devices
     try:
@@ -47,15 +53,56 @@ def _worker_main(spec: EngineSpec, visible_devices: str | None, tasks, results) 
 
 
 def _next_result(results, workers):
-    """The next worker result; raises instead of waiting forever once every worker has died."""
+    """The next worker result; raises instead of waiting forever once a worker has died."""
     import queue
 
     while True:
         try:
-            return results.get(timeout=10)
+            return results.get(timeout=5)
         except queue.Empty:
+            dead = [w for w in workers if w.exitcode not in (None, 0)]
+            if dead:
+                raise RuntimeError(f"generation worker {dead[0].name} died (exit code {dead[0].exitcode})") from None
             if not any(worker.is_alive() for worker in workers):
                 raise RuntimeError("every generation worker exited before finishing its work") from None
+
+
+def _signal_group(worker, sig) -> None:
+    """Send ``sig`` to a worker's process group (the worker and every process it started)."""
+    if worker.pid is None:
+        return
+    try:
+        os.killpg(worker.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass  # already gone (or its group was never set up: it died on start)
+
+
+def stop_workers(workers, tasks, *, graceful: bool, grace_s: float = 30.0) -> None:
+    """End the worker processes and everything they started.
+
+    ``graceful``: ask each to finish (a ``None`` task) and wait up to ``grace_s``; otherwise (an
+    error or an interrupt in the parent) terminate at once. Whatever is still alive then gets
+    SIGTERM for its whole process group, then SIGKILL.
+    """
+    import signal
+
+    if graceful:
+        for _ in workers:
+            tasks.put(None)
+        for worker in workers:
+            worker.join(timeout=grace_s)
+    else:
+        # Chunks the workers never took must not keep this process waiting on the pipe at exit.
+        tasks.cancel_join_thread()
+    for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        for worker in workers:
+            # Also signal the groups of workers that already exited: their children may live on.
+            _signal_group(worker, sig)
+            if worker.is_alive():  # stopped before it made its own group
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.pid, sig)
+        for worker in workers:
+            worker.join(timeout=wait_s)
 
 
 def device_groups(num_workers: int, devices_per_worker: int, visible: str | None = None) -> list[str | None]:
@@ -95,25 +142,24 @@ def run_worker_processes(
     context = mp.get_context("spawn")
     tasks, results = context.Queue(), context.Queue()
     groups = list(visible_devices) if visible_devices is not None else device_groups(num_workers, devices_per_worker)
-    workers = [context.Process(target=_worker_main, args=(spec, group, tasks, results), daemon=True) for group in groups]
-    for worker in workers:
-        worker.start()
-    for chunk in chunks:
-        tasks.put(chunk)
-    for _ in workers:
-        tasks.put(None)
+    # Not daemons: a daemon process may not start children, and vLLM's engine starts one. The
+    # clean-up below replaces what daemon=True would have done on exit.
+    workers = [context.Process(target=_worker_main, args=(spec, group, tasks, results), name=f"generate-{i}") for i, group in enumerate(groups)]
+    finished = False
     try:
+        for worker in workers:
+            worker.start()
+        for chunk in chunks:
+            tasks.put(chunk)
         for _ in chunks:
             status, chunk, payload = _next_result(results, workers)
             if status == "error":
                 raise RuntimeError(f"a generation worker failed:\n{payload}")
             for request, response in zip(chunk, payload):
                 on_result(request, response)
+        finished = True
     finally:
-        for worker in workers:
-            worker.join(timeout=30)
-            if worker.is_alive():
-                worker.terminate()
+        stop_workers([w for w in workers if w.pid is not None], tasks, graceful=finished)
 
 
 class _EngineActor:

@@ -6,12 +6,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from verl_ext.eval.benchmarks import LOADERS, LoadOptions, limit_items
-from verl_ext.eval.errors import EvalDataError
-from verl_ext.eval.fixtures import hf_image, write_fixture_data
-from verl_ext.eval.generate import GenerateConfig, generate
-from verl_ext.eval.layouts import benchmark_dir
-from verl_ext.eval.paper import BENCHMARKS
+from revisual_eval.loaders import LOADERS, LoadOptions, limit_items
+from revisual_eval.errors import EvalDataError
+from revisual_eval.fixtures import hf_image, write_fixture_data
+from revisual_eval.generate import GenerateConfig, generate
+from revisual_eval.layouts import benchmark_dir
+from revisual_eval.paper import BENCHMARKS
 
 
 @pytest.fixture

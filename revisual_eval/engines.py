@@ -13,7 +13,7 @@ import io
 import os
 from dataclasses import dataclass, field
 
-from verl_ext.eval.items import ImageRef, load_image
+from revisual_eval.items import ImageRef, load_image
 
 
 @dataclass(frozen=True)
@@ -89,20 +89,20 @@ class HFEngine:
 
     def __init__(self, model_path: str, sampling: SamplingSettings, dtype: str = "float32"):
         import torch
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
 
         from verl_ext.cpu.processor import register_torchvision_free_processor
 
         register_torchvision_free_processor()
-        from verl.utils.tokenizer import hf_processor, hf_tokenizer
-
         self.sampling = sampling
         config = AutoConfig.from_pretrained(model_path)
         self.is_vision = hasattr(config, "vision_config")
         model_cls = AutoModelForImageTextToText if self.is_vision else AutoModelForCausalLM
         self.model = model_cls.from_pretrained(model_path, dtype=getattr(torch, dtype), attn_implementation="sdpa").eval()
-        self.tokenizer = hf_tokenizer(model_path)
-        self.processor = hf_processor(model_path) if self.is_vision else None
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.processor = AutoProcessor.from_pretrained(model_path) if self.is_vision else None
         vocab = self.tokenizer.get_vocab()
         self.suppress_tokens = [vocab[t] for t in self._VISION_TOKENS if t in vocab] or None
 
@@ -198,6 +198,20 @@ class EchoEngine:
 ENGINES = {"hf": HFEngine, "vllm": VLLMEngine, "echo": EchoEngine}
 
 
+def engine_class(backend: str):
+    """The engine class for a backend name, or for ``package.module:Class`` (a user-defined engine
+    with the same ``(model_path, sampling, **options)`` constructor and ``generate`` method)."""
+    if backend in ENGINES:
+        return ENGINES[backend]
+    module_name, sep, attr = backend.partition(":")
+    if not sep:
+        raise ValueError(f"unknown backend {backend!r}; choose from {sorted(ENGINES)} or give package.module:Class")
+    cls = getattr(importlib.import_module(module_name), attr, None)
+    if cls is None:
+        raise ValueError(f"backend {backend!r}: module {module_name} has no attribute {attr!r}")
+    return cls
+
+
 @dataclass
 class EngineSpec:
     """A picklable recipe for an engine, so worker processes and Ray actors can build their own."""
@@ -208,9 +222,7 @@ class EngineSpec:
     options: dict = field(default_factory=dict)
 
     def build(self):
-        if self.backend not in ENGINES:
-            raise ValueError(f"unknown backend {self.backend!r}; choose from {sorted(ENGINES)}")
-        return ENGINES[self.backend](self.model_path, self.sampling, **self.options)
+        return engine_class(self.backend)(self.model_path, self.sampling, **self.options)
 
 
 def resolve_backend(backend: str) -> str:

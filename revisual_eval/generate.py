@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from verl_ext.eval.benchmarks import LOADERS, LoadOptions, limit_items
-from verl_ext.eval.engines import EngineSpec, GenerationRequest, SamplingSettings, request_seed, resolve_backend
-from verl_ext.eval.errors import EvalDataError
-from verl_ext.eval.items import EvalItem
-from verl_ext.eval.layouts import benchmark_dir
-from verl_ext.eval.paper import BENCHMARKS, DEFAULT_SAMPLES
-from verl_ext.eval.parallel import run_in_process, run_ray_actors, run_worker_processes
-from verl_ext.eval.prompts import SYSTEM_PROMPT, build_messages
-from verl_ext.eval.runfiles import RowWriter, read_run_rows, run_file
+from revisual_eval.loaders import LOADERS, LoadOptions, limit_items
+from revisual_eval.engines import EngineSpec, GenerationRequest, SamplingSettings, request_seed, resolve_backend
+from revisual_eval.errors import EvalDataError
+from revisual_eval.items import EvalItem
+from revisual_eval.layouts import benchmark_dir
+from revisual_eval.paper import BENCHMARKS, DEFAULT_SAMPLES
+from revisual_eval.parallel import run_in_process, run_ray_actors, run_worker_processes
+from revisual_eval.progress import progress_bar
+from revisual_eval.prompts import SYSTEM_PROMPT, build_messages
+from revisual_eval.runfiles import RowWriter, read_run_rows, run_file
 
 RUN_CONFIG = "run_config.json"
 # Settings that change what a sample is; a resume must not mix two of them in one file.
@@ -29,7 +31,7 @@ _IDENTITY_KEYS = ("model", "sampling", "system_prompt", "placement", "seed", "lo
 
 @dataclass
 class GenerateConfig:
-    """Everything the generate phase needs (the CLI flags of ``python -m verl_ext.eval generate``)."""
+    """Everything the generate phase needs (the CLI flags of ``python -m revisual_eval generate``)."""
 
     model: str
     data_root: Path
@@ -131,16 +133,19 @@ def dispatch(cfg: GenerateConfig, backend: str, requests: list[GenerationRequest
         run_in_process(spec, requests, on_result, cfg.chunk_size)
 
 
-def generate(cfg: GenerateConfig, log=None) -> dict[str, BenchmarkProgress]:
-    """Generate what is missing for every benchmark; returns the progress (and errors) of each."""
+def generate(cfg: GenerateConfig, log=None, progress: bool = True) -> dict[str, BenchmarkProgress]:
+    """Generate what is missing for every benchmark; returns the progress (and errors) of each.
+
+    ``progress``: one bar per benchmark (rows done of items x samples, with an ETA) on stderr.
+    """
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     out = Path(cfg.out)
     record_run_config(cfg)
-    progress: dict[str, BenchmarkProgress] = {}
+    states: dict[str, BenchmarkProgress] = {}
     items_by_key: dict[tuple[str, str], EvalItem] = {}
     requests: list[GenerationRequest] = []
     for benchmark in cfg.benchmarks:
-        state = progress[benchmark] = BenchmarkProgress()
+        state = states[benchmark] = BenchmarkProgress()
         try:
             items = load_benchmark(cfg, benchmark)
             existing = read_run_rows(run_file(out, benchmark), repair=True)
@@ -154,11 +159,17 @@ def generate(cfg: GenerateConfig, log=None) -> dict[str, BenchmarkProgress]:
         log(f"[{benchmark}] {len(items)} items x {cfg.samples_for(benchmark)} samples: {len(existing)} rows found, {len(todo)} to generate")
         requests.extend(todo)
     if not requests:
-        return progress
+        return states
 
     backend = resolve_backend(cfg.backend)
     log(f"generating {len(requests)} samples with backend {backend}")
     writers: dict[str, RowWriter] = {}
+    pending = Counter(request.key[0] for request in requests)
+    names = [name for name in states if pending[name]]
+    bars = {
+        name: progress_bar(states[name].existing + pending[name], name, initial=states[name].existing, enabled=progress, position=i)
+        for i, name in enumerate(names)
+    }
 
     def write(request: GenerationRequest, response: str) -> None:
         benchmark, item_id, sample = request.key
@@ -176,11 +187,14 @@ def generate(cfg: GenerateConfig, log=None) -> dict[str, BenchmarkProgress]:
                 "seed": request.seed,
             }
         )
-        progress[benchmark].generated += 1
+        states[benchmark].generated += 1
+        bars[benchmark].update(1)
 
     try:
         dispatch(cfg, backend, requests, write)
     finally:
         for writer in writers.values():
             writer.close()
-    return progress
+        for bar in bars.values():
+            bar.close()
+    return states
