@@ -64,6 +64,67 @@ def test_registration_happens_in_ray_workers(local_ray):
     assert (loaded, estimator, manager) == (True, True, True)
 
 
+def test_a_failing_registration_is_loud(tmp_path):
+    # verl swallows entry-point errors; a deferred registration that fails must fail the import it hangs on.
+    code = (
+        "import verl, verl_ext.plugin\n"
+        "from verl_ext.import_hooks import when_imported\n"
+        "def broken(module): raise RuntimeError('boom')\n"
+        "when_imported('json.tool', broken)\n"
+        "import json.tool\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    assert "test_a_failing_registration_is_loud" not in out.stderr and "broken failed after importing json.tool" in out.stderr
+
+
+FIRST_IMPORT = """
+import importlib, sys
+importlib.import_module(sys.argv[1])
+from verl_ext.plugin import registration_report
+report = registration_report()
+print(sorted(name for name, ok in report.items() if not ok), len(report))
+"""
+
+# The modules that take part in registration, each imported before anything else in a fresh process
+# (verl loads the plugin through its entry point while that first import is still running).
+PLUGIN_GRAPH = [
+    "verl_ext.plugin", "verl_ext.patch_ppo_loss", "verl_ext.trainer.pad_trainer", "verl_ext.reward_manager",
+    "verl_ext.verl_fixes", "verl_ext.cpu.hf_rollout", "verl_ext.trainer.main", "verl_ext.algos.selection",
+]
+
+
+@pytest.mark.parametrize("module", PLUGIN_GRAPH)
+def test_importing_any_module_first_leaves_the_plugin_fully_registered(module):
+    env = {k: v for k, v in os.environ.items() if k not in ("VERL_USE_EXTERNAL_MODULES", "VERL_USE_EXTERNAL_PLUGINS")}
+    out = subprocess.run([sys.executable, "-c", FIRST_IMPORT, module], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    missing, checked = out.stdout.strip().splitlines()[-1].rsplit(" ", 1)
+    assert missing == "[]" and int(checked) >= 7
+
+
+def test_plain_import_of_verl_loads_no_verl_module_for_revisual():
+    # The plugin costs a plain verl job nothing: loading it imports no verl module beyond what
+    # `import verl` itself imports, and does not fix verl's platform during `import verl`.
+    code = (
+        "import sys, os\n"
+        "os.environ['VERL_USE_EXTERNAL_PLUGINS'] = sys.argv[1]\n"
+        "import verl\n"
+        "from verl.plugin.platform import platform_manager\n"
+        "print(sorted(m for m in sys.modules if m.startswith('verl.')).__len__(),"
+        " platform_manager._current_platform is not None, 'verl_ext.plugin' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("VERL_USE_EXTERNAL_MODULES", "VERL_PLATFORM")}
+    results = {}
+    for policy in ("none", "auto"):
+        out = subprocess.run([sys.executable, "-c", code, policy], env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        results[policy] = out.stdout.strip().splitlines()[-1].split()
+    assert results["none"] == [results["auto"][0], "False", "False"]
+    assert results["auto"][1:] == ["False", "True"]
+
+
 def test_cpu_path_never_imports_gpu_only_packages():
     code = (
         "import sys, verl_ext, verl_ext.plugin, reward_fns, data_preprocess\n"
