@@ -47,3 +47,20 @@ def parquet_rows():
 @pytest.fixture(scope="session")
 def read_json():
     return lambda path: json.loads(Path(path).read_text())
+
+
+@pytest.fixture(scope="session")
+def launch():
+    """``launch(cwd, *argv, env={})`` -> CompletedProcess of ``python *argv`` on the CPU profile, from this checkout."""
+    import os
+    import subprocess
+    import sys
+
+    def run(cwd, *argv, env=None, timeout=900):
+        full_env = {**os.environ, "PYTHONPATH": str(REPO), "REVISUAL_DEVICE": "cpu", **(env or {})}
+        full_env.pop("RAY_ADDRESS", None)
+        # The timeout only stops a hung run from blocking CI; no assertion is made on time.
+        return subprocess.run([sys.executable, *map(str, argv)], cwd=cwd, env=full_env, capture_output=True,
+                              text=True, timeout=timeout)
+
+    return run
