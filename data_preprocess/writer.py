@@ -18,6 +18,8 @@ def output_error(path: str, what: str, error: OSError | pa.ArrowException) -> Ou
 def make_parent_folder(path: str, what: str) -> None:
     """Create the folder ``path`` goes in; an ``OutputError`` naming ``path`` when that is impossible."""
     parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise OutputError(f"{path}: cannot {what}: it is a folder; give a file name")
     if os.path.exists(parent) and not os.path.isdir(parent):
         raise OutputError(f"{path}: cannot {what}: {parent} is a file, not a folder")
     try:

@@ -85,10 +85,14 @@ def test_an_unreadable_input_names_the_file_and_leaves_no_tmp(tmp_path, convert,
 
 
 def unwritable(tmp_path, kind, name):
-    """A path that cannot be written even by root: its folder is a file; or a folder without write permission."""
+    """A path that cannot be written even by root (its folder is a file, or it is a folder itself), or a
+    path in a folder without write permission."""
     if kind == "folder is a file":
         (tmp_path / "blocker").write_text("a file where a folder should be")
         return tmp_path / "blocker" / name
+    if kind == "path is a folder":
+        (tmp_path / name).mkdir()
+        return tmp_path / name
     folder = tmp_path / "readonly"
     folder.mkdir()
     folder.chmod(0o555)
@@ -97,6 +101,7 @@ def unwritable(tmp_path, kind, name):
 
 @pytest.mark.parametrize("kind", [
     "folder is a file",
+    "path is a folder",
     pytest.param("read-only folder", marks=pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")),
 ])
 @pytest.mark.parametrize("target", ["output", "report"])
@@ -111,7 +116,7 @@ def test_an_unwritable_output_or_report_is_error_file_exit_2(tmp_path, convert, 
     assert code == 2
     bad = output if target == "output" else report
     assert err.startswith(f"error: {bad}: cannot ") and "Traceback" not in err
-    assert not output.exists() and not os.path.exists(f"{output}.tmp")
+    assert not output.is_file() and not os.path.exists(f"{output}.tmp")
     assert (tmp_path / "in.jsonl").exists()
 
 

@@ -49,7 +49,14 @@ def hold_lock(folder: str | Path, what: str, hint: str) -> RunLock:
     return lock
 
 
-def apply_resume_choice(config) -> None:
+def lock_checkpoint_folder(config) -> Path:
+    """Hold ``trainer.default_local_dir`` for this run; returns the folder."""
+    folder = Path(config.trainer.default_local_dir).resolve()
+    hold_lock(folder, "checkpoint folder (trainer.default_local_dir)", "give this run another trainer.default_local_dir")
+    return folder
+
+
+def apply_resume_choice(config, announce: bool = True) -> None:
     """Point verl at an intact checkpoint, or refuse naming the damaged files (see :mod:`.checkpoints`)."""
     trainer = config.trainer
     choice = choose_resume_checkpoint(
@@ -57,7 +64,8 @@ def apply_resume_choice(config) -> None:
         OmegaConf.select(config, "trainer.on_corrupt_checkpoint", default="fail"),
     )
     if choice.switched:
-        say(f"warning: {choice.note}")
+        if announce:
+            say(f"warning: {choice.note}")
         with open_dict(config):
             trainer.resume_mode = "resume_path"
             trainer.resume_from_path = str(choice.folder)
@@ -80,7 +88,7 @@ def check_images(config, check_dir: Path) -> None:
             if result.bad:
                 first = result.bad[0].describe()
                 say(f"skipped {len(result.bad)} of {result.rows} rows of {file} whose image does not decode "
-                    f"(data.on_bad_image=skip; first: {first}); training reads {path}")
+                    f"(data.on_bad_image=skip; first: {first}); verl reads {path} instead")
             used.append(path)
         if used != files:
             with open_dict(config):
@@ -89,10 +97,8 @@ def check_images(config, check_dir: Path) -> None:
 
 def prepare_rl_run(config) -> None:
     """Stages 2 and 3, in the driver before Ray starts: lock, checkpoint, images, Python path."""
-    checkpoints = Path(config.trainer.default_local_dir).resolve()
     try:
-        hold_lock(checkpoints, "checkpoint folder (trainer.default_local_dir)",
-                  "give this run another trainer.default_local_dir")
+        checkpoints = lock_checkpoint_folder(config)
         apply_resume_choice(config)
         check_images(config, checkpoints.parent / "data_checks")
     except REFUSALS as error:
@@ -105,8 +111,7 @@ def prepare_sft_run(config, rank: int) -> None:
     """Stage 1 (every rank checks the checkpoint the same way; rank 0 holds the lock)."""
     try:
         if rank == 0:
-            hold_lock(Path(config.trainer.default_local_dir).resolve(),
-                      "checkpoint folder (trainer.default_local_dir)", "give this run another trainer.default_local_dir")
-        apply_resume_choice(config)
+            lock_checkpoint_folder(config)
+        apply_resume_choice(config, announce=rank == 0)
     except REFUSALS as error:
         refuse(error)
