@@ -1,8 +1,11 @@
 """The command line shared by every converter.
 
 ``python -m data_preprocess.<name> --input PATH [PATH ...] [--image-root DIR] --output OUT.parquet
-[--val-fraction F --seed S] [--strict] [--report REPORT.json] [--max-pixels N]
+[--val-fraction F --seed S] [--strict] [--report REPORT.json] [--max-pixels N] [--max-answer-chars N]
 [--tokenizer DIR --max-prompt-tokens N] [--data-source NAME] [--split NAME] [--no-progress]``
+
+Exit status 0 when at least one row was kept; 2 with ``error: ...`` (naming the file) for bad
+input, an output or report that cannot be written, or a run that kept no row.
 """
 
 import argparse
@@ -11,7 +14,8 @@ import sys
 from data_preprocess.pipeline import ConvertOptions, run_conversion
 from data_preprocess.readers import InputError, prefer_system_memory_pool
 from data_preprocess.sft_families import SchemaFamilyError
-from data_preprocess.validation import DEFAULT_MAX_PIXELS, REASONS, BadRowError
+from data_preprocess.validation import DEFAULT_MAX_ANSWER_CHARS, DEFAULT_MAX_PIXELS, REASONS, BadRowError
+from data_preprocess.writer import OutputError
 
 EXIT_BAD_INPUT = 2
 
@@ -32,6 +36,8 @@ def build_parser(name: str, description: str, sft: bool = False) -> argparse.Arg
     parser.add_argument("--report", default=None, help="write the validation report (JSON) here")
     parser.add_argument("--image-root", default=None, help="folder that relative image paths are resolved against")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="drop images with more pixels")
+    parser.add_argument("--max-answer-chars", type=int, default=DEFAULT_MAX_ANSWER_CHARS,
+                        help="drop RL rows whose ground truth is longer (0: no limit)")
     parser.add_argument("--tokenizer", default=None, help="local tokenizer folder for --max-prompt-tokens")
     parser.add_argument("--max-prompt-tokens", type=int, default=None,
                         help="drop rows whose prompt is longer (SFT: whole conversation)")
@@ -56,6 +62,7 @@ def options_from_args(args: argparse.Namespace) -> ConvertOptions:
         report=args.report,
         image_root=args.image_root,
         max_pixels=args.max_pixels,
+        max_answer_chars=args.max_answer_chars or None,
         max_prompt_tokens=args.max_prompt_tokens,
         tokenizer=args.tokenizer,
         data_source=args.data_source,
@@ -73,8 +80,12 @@ def run_cli(name: str, description: str, make_builder, argv=None, sft: bool = Fa
     prefer_system_memory_pool()
     try:
         report = run_conversion(make_builder(options), options)
-    except (BadRowError, SchemaFamilyError, InputError, ValueError) as error:
+    except (BadRowError, SchemaFamilyError, InputError, OutputError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    except OSError as error:  # e.g. a --tokenizer folder that cannot be read
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT) from None
     print(report.summary(), file=sys.stderr)
     return report

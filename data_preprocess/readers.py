@@ -4,8 +4,10 @@ by Hugging Face ``datasets.save_to_disk``. Nothing is downloaded.
 Every reader yields :class:`SourceRecord` one at a time and never holds a whole file in memory.
 """
 
+import codecs
 import json
 import os
+import re
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -14,6 +16,9 @@ import pyarrow.parquet as pq
 
 ROW_FILE_SUFFIXES = (".parquet", ".json", ".jsonl", ".arrow")
 JSON_CHUNK_CHARS = 1 << 20
+# Bytes that are not UTF-8 are read as lone surrogates (errors="surrogateescape"), so that one bad
+# object is found and reported on its own instead of aborting the whole file.
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 
 
 class InputError(ValueError):
@@ -72,10 +77,17 @@ def list_row_files(path: str, split: str = "train") -> list[str]:
 
 
 def count_rows(path: str) -> int | None:
-    """Row count when it is cheap to know (parquet footers), else None."""
+    """Row count when it is cheap to know (parquet footers), else None; an unreadable footer names the file."""
     if path.endswith(".parquet"):
-        return pq.ParquetFile(path).metadata.num_rows
+        try:
+            return pq.ParquetFile(path).metadata.num_rows
+        except (OSError, pa.ArrowException) as error:
+            raise InputError(f"{path}: not a readable parquet file: {error}") from None
     return None
+
+
+def not_utf8_message(raw: bytes, error: UnicodeDecodeError) -> str:
+    return f"not UTF-8 text: byte 0x{raw[error.start]:02x} at offset {error.start} of the line"
 
 
 def iter_parquet(path: str, batch_size: int = 1024) -> Iterator[SourceRecord]:
@@ -111,10 +123,18 @@ def iter_arrow(path: str) -> Iterator[SourceRecord]:
 
 def iter_jsonl(path: str) -> Iterator[SourceRecord]:
     """Rows of a JSON Lines file; a line that is not a JSON object becomes an error record."""
-    with open(path, encoding="utf-8") as handle:
+    with open(path, "rb") as handle:
         row = 0
-        for line in handle:
-            if not line.strip():
+        for raw in handle:
+            if row == 0:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            if not raw.strip():
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                yield SourceRecord(path, row, None, not_utf8_message(raw, error))
+                row += 1
                 continue
             try:
                 data = json.loads(line)
@@ -135,7 +155,7 @@ def iter_json_values(path: str, chunk_chars: int = JSON_CHUNK_CHARS) -> Iterator
     its Python objects) at once, so objects are decoded one by one from a sliding buffer.
     """
     decoder = json.JSONDecoder()
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig", errors="surrogateescape") as handle:
         buffer, position, row, at_eof = "", 0, 0, False
         started = False
 
@@ -170,8 +190,12 @@ def iter_json_values(path: str, chunk_chars: int = JSON_CHUNK_CHARS) -> Iterator
                     if at_eof:
                         raise InputError(f"{path}: invalid JSON after row {row - 1}: {error}") from None
                     at_eof = not refill()
+            escaped = _ESCAPED_BYTE.search(buffer, position, end)
             position = end
-            if isinstance(value, dict):
+            if escaped is not None:
+                byte = ord(escaped.group()) - 0xDC00
+                yield SourceRecord(path, row, None, f"not UTF-8 text: byte 0x{byte:02x} inside this object")
+            elif isinstance(value, dict):
                 yield SourceRecord(path, row, value)
             else:
                 yield SourceRecord(path, row, None, f"expected a JSON object, got {type(value).__name__}")
@@ -180,8 +204,7 @@ def iter_json_values(path: str, chunk_chars: int = JSON_CHUNK_CHARS) -> Iterator
                 buffer, position = buffer[position:], 0
 
 
-def iter_file(path: str, batch_size: int = 1024) -> Iterator[SourceRecord]:
-    """Dispatch on the file suffix."""
+def _reader_for(path: str, batch_size: int) -> Iterator[SourceRecord]:
     if path.endswith(".parquet"):
         return iter_parquet(path, batch_size)
     if path.endswith(".arrow"):
@@ -193,8 +216,22 @@ def iter_file(path: str, batch_size: int = 1024) -> Iterator[SourceRecord]:
     raise InputError(f"{path}: unsupported file type; expected one of {', '.join(ROW_FILE_SUFFIXES)}")
 
 
+def iter_file(path: str, batch_size: int = 1024) -> Iterator[SourceRecord]:
+    """Rows of one file by its suffix; a file that cannot be opened or read on raises :class:`InputError` naming it."""
+    try:
+        yield from _reader_for(path, batch_size)
+    except InputError:
+        raise
+    except (OSError, pa.ArrowException, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: cannot read: {error}") from None
+
+
+def list_input_files(paths: list[str], split: str = "train") -> list[str]:
+    """Every row file behind ``paths`` (folders expanded), in reading order."""
+    return [file for path in paths for file in list_row_files(path, split)]
+
+
 def iter_records(paths: list[str], split: str = "train", batch_size: int = 1024) -> Iterator[SourceRecord]:
     """All rows of all inputs, file by file."""
-    for path in paths:
-        for file in list_row_files(path, split):
-            yield from iter_file(file, batch_size)
+    for file in list_input_files(paths, split):
+        yield from iter_file(file, batch_size)

@@ -10,7 +10,13 @@ from data_preprocess.prompt import build_rl_prompt, count_placeholders
 from data_preprocess.readers import SourceRecord
 from data_preprocess.schema import make_rl_record, rl_schema
 from data_preprocess.sources import RLSourceSpec
-from data_preprocess.validation import check_image, check_placeholders, first_present, require_text
+from data_preprocess.validation import (
+    check_answer_length,
+    check_image,
+    check_placeholders,
+    first_present,
+    require_text,
+)
 
 
 class RLRowBuilder:
@@ -23,6 +29,7 @@ class RLRowBuilder:
         self.data_source = options.data_source or spec.data_source
         self.image_root = options.image_root
         self.max_pixels = options.max_pixels
+        self.max_answer_chars = options.max_answer_chars
         self.length_check = make_length_check(options)
 
     def _search_roots(self, file: str) -> list[str]:
@@ -36,8 +43,8 @@ class RLRowBuilder:
         images, sizes = [], []
         for index, cell in enumerate(cells):
             cell_field = f"{field}[{index}]"
-            data = cell_to_bytes(cell, cell_field, roots)
-            sizes.append(check_image(data, cell_field, self.max_pixels))
+            data, source = cell_to_bytes(cell, cell_field, roots)
+            sizes.append(check_image(data, cell_field, self.max_pixels, source))
             images.append(data)
         return images, sizes
 
@@ -46,6 +53,7 @@ class RLRowBuilder:
         question_field = first_present(data, self.spec.question_fields)
         question = require_text(data, question_field)
         answer = self.spec.extract_answer(data)
+        check_answer_length(answer, "answer", self.max_answer_chars)
         images, sizes, notes = [], [], []
         if self.spec.multimodal:
             images, sizes = self._images(record)

@@ -6,12 +6,14 @@ the pipeline turns it into a dropped row (default) or a :class:`BadRowError` (``
 
 import io
 import json
+import os
 import warnings
 from collections import Counter
 
 from PIL import Image
 
 from data_preprocess.prompt import IMAGE_PLACEHOLDER, count_placeholders
+from data_preprocess.writer import make_parent_folder, output_error
 
 REASONS = {
     "unreadable_row": "the row is not a JSON object / could not be parsed",
@@ -23,10 +25,13 @@ REASONS = {
     "image_too_large": "image has more pixels than --max-pixels",
     "placeholder_mismatch": "number of <image> placeholders differs from number of images",
     "prompt_too_long": "prompt (SFT: whole conversation) exceeds --max-prompt-tokens",
+    "answer_too_long": "ground truth longer than --max-answer-chars (no response could ever match it)",
 }
 
 # Qwen2.5-VL's default max_pixels (16384 patches of 28x28).
 DEFAULT_MAX_PIXELS = 16384 * 28 * 28
+# Final answers of math sets are short (the longest MATH answers, matrices, are a few hundred characters).
+DEFAULT_MAX_ANSWER_CHARS = 1000
 MAX_LISTED_BAD_ROWS = 100_000
 
 
@@ -63,6 +68,12 @@ def require_text(record: dict, field: str) -> str:
     return text
 
 
+def check_answer_length(answer: str, field: str, max_chars: int | None) -> None:
+    """A ground truth no response can reproduce (e.g. a whole document pasted as the answer) is dropped."""
+    if max_chars is not None and len(answer) > max_chars:
+        raise RowError("answer_too_long", field, f"the answer has {len(answer):,} characters > {max_chars:,}")
+
+
 def first_present(record: dict, fields: tuple[str, ...]) -> str:
     """Name of the first of ``fields`` present (non-null) in ``record``; else the first name."""
     for field in fields:
@@ -71,14 +82,20 @@ def first_present(record: dict, fields: tuple[str, ...]) -> str:
     return fields[0]
 
 
-def check_image(data: bytes, field: str, max_pixels: int) -> tuple[int, int]:
-    """Fully decode the image and return ``(width, height)``; raise on corrupt or oversized images."""
+def check_image(data: bytes, field: str, max_pixels: int | None, source: str = "embedded bytes") -> tuple[int, int]:
+    """Fully decode the image and return ``(width, height)``; raise on corrupt or oversized images.
+
+    ``source`` (a file path or "embedded bytes") is named in the message. ``max_pixels=None`` sets
+    no limit of our own; Pillow's decompression-bomb guard then only stops images it refuses to open.
+    """
+    buffer = io.BytesIO(data)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
+            if max_pixels is not None:
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(buffer) as image:
                 size = image.size
-                if size[0] * size[1] > max_pixels:
+                if max_pixels is not None and size[0] * size[1] > max_pixels:
                     raise RowError(
                         "image_too_large", field, f"{size[0]}x{size[1]} = {size[0] * size[1]} pixels > {max_pixels}"
                     )
@@ -86,9 +103,10 @@ def check_image(data: bytes, field: str, max_pixels: int) -> tuple[int, int]:
     except RowError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise RowError("image_too_large", field, str(error)) from None
+        raise RowError("image_too_large", field, f"{source}: {error}") from None
     except Exception as error:  # Pillow raises many types for bad data
-        raise RowError("corrupt_image", field, f"cannot decode image: {type(error).__name__}: {error}") from None
+        detail = str(error).replace(repr(buffer), source)
+        raise RowError("corrupt_image", field, f"cannot decode image ({source}): {type(error).__name__}: {detail}") from None
     return size
 
 
@@ -180,9 +198,18 @@ class ValidationReport:
         }
 
     def write(self, path: str) -> None:
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump(self.to_dict(), handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
+        """Write the report through a temporary file; an I/O failure is an ``OutputError`` naming ``path``."""
+        tmp = f"{path}.tmp"
+        make_parent_folder(path, "write the report")
+        try:
+            with open(tmp, "w", encoding="utf-8") as handle:
+                json.dump(self.to_dict(), handle, indent=2, ensure_ascii=False)
+                handle.write("\n")
+            os.replace(tmp, path)
+        except OSError as error:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise output_error(path, "write the report", error) from None
 
     def summary(self) -> str:
         dropped = ", ".join(f"{reason}={count}" for reason, count in sorted(self.dropped.items())) or "none"

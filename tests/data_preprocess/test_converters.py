@@ -180,7 +180,8 @@ def test_textrl_json_array_with_seeded_split(tmp_path):
 
 
 def test_textrl_placeholders_without_images_are_a_mismatch(tmp_path):
-    (tmp_path / "t.jsonl").write_text(json.dumps({"problem": "<image>What is shown?", "answer": "a"}) + "\n")
+    rows = [{"problem": "<image>What is shown?", "answer": "a"}, {"problem": "What is 1+1?", "answer": "2"}]
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     report = run(textrl, "--input", tmp_path / "t.jsonl", "--output", tmp_path / "o.parquet").to_dict()
     assert report["dropped_by_reason"] == {"placeholder_mismatch": 1}
 

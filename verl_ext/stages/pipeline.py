@@ -13,7 +13,9 @@ model ``hf/`` and, last and atomically, ``COMPLETE.json``. The driver
   the entropy schedule's ``revisual_state.json``), because it reuses the same checkpoint folder;
 * refuses to start a stage whose input (the previous stage's output) is missing or partial, with
   an error naming the folder and the missing files;
-* writes ``<run-dir>/run_summary.json``: per stage the wall time, steps, final metrics and output path.
+* writes ``<run-dir>/run_summary.json``: per stage the wall time, steps, final metrics and output path,
+  merged into the summary of earlier launches (``--stages 2,3`` keeps stage 1's record);
+* holds a lock on the run folder, so a second pipeline on it is refused naming the first.
 
 With ``RAY_ADDRESS`` set (or under ``ray job submit``), the RL stages join that cluster; the SFT stage
 and the merges run where the driver runs, so ``--run-dir`` must be on storage every node can read.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -42,6 +45,7 @@ from verl_ext.stages.outputs import (
     write_complete_marker,
     write_json_atomic,
 )
+from verl_ext.preflight.run_lock import RunFolderLocked, RunLock
 
 SUMMARY_FILE = "run_summary.json"
 PREFIX = "[pipeline]"
@@ -101,6 +105,25 @@ def override_value(args: list[str], key: str) -> str | None:
         if sep and name.lstrip("+") == key:
             value = rest
     return value
+
+
+def hydra_quoted(value: str | os.PathLike) -> str:
+    """A path as a Hydra override value: quoted, so commas, brackets, parentheses or quotes in it stay literal."""
+    text = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", str(value))
+    text = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, text)
+    return f"'{text}'"
+
+
+def read_summary(path: Path) -> dict:
+    """The summary an earlier launch wrote (its stage records are kept), or an empty one."""
+    try:
+        previous = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except ValueError:
+        print(f"{PREFIX} warning: {path} is not valid JSON; starting a new summary", file=sys.stderr)
+        return {}
+    return previous if isinstance(previous, dict) and isinstance(previous.get("stages"), dict) else {}
 
 
 def read_metrics(files: list[Path]) -> list[dict]:
@@ -172,11 +195,11 @@ class Pipeline:
 
     def command(self, stage: Stage, model: Path | None) -> list[str]:
         out = self.stage_dir(stage)
-        paths = [f"trainer.default_local_dir={out / 'checkpoints'}"]
+        paths = [f"trainer.default_local_dir={hydra_quoted(out / 'checkpoints')}"]
         if stage.number == 1:
-            paths.append(f"revisual.output_dir={out / MODEL_SUBDIR}")
+            paths.append(f"revisual.output_dir={hydra_quoted(out / MODEL_SUBDIR)}")
         if model is not None:
-            paths.append(f"{stage.model_key}={model}")
+            paths.append(f"{stage.model_key}={hydra_quoted(model)}")
         overrides = [*paths, *self.common_args, *self.stage_args.get(stage.number, [])]
         if stage.number == 1 and self.sft_nproc > 1:
             launcher = [self.python, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={self.sft_nproc}"]
@@ -258,16 +281,23 @@ class Pipeline:
         return {**info, "status": status}
 
     def run(self) -> dict:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        started = time.time()
-        for stage in self.stages:
-            self.summary["stages"][stage.name] = self.run_stage(stage)
+        with RunLock(self.run_dir, "pipeline run folder", hint="give this pipeline another --run-dir") as lock:
+            if warning := lock.stale_warning():
+                print(f"{PREFIX} warning: {warning}", flush=True)
+            self.summary["stages"] = read_summary(self.run_dir / SUMMARY_FILE).get("stages", {})
+            started = time.time()
+            for stage in self.stages:
+                self.summary["stages"][stage.name] = self.run_stage(stage)
+                self.write_summary(started)
             self.write_summary(started)
-        self.write_summary(started)
         self.print_locations()
         return self.summary
 
     def write_summary(self, started: float) -> Path:
+        """Write this launch's records over the earlier ones, in stage order; other stages' records stay."""
+        order = {s.name: s.number for s in STAGES}
+        stages = self.summary["stages"]
+        self.summary["stages"] = {name: stages[name] for name in sorted(stages, key=lambda n: order.get(n, 99))}
         self.summary["pipeline_wall_time_s"] = round(time.time() - started, 1)
         return write_json_atomic(self.run_dir / SUMMARY_FILE, self.summary)
 
@@ -317,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         pipeline.run()
-    except IncompleteStageOutput as err:
+    except (IncompleteStageOutput, RunFolderLocked) as err:
         print(f"{PREFIX} error: {err}", file=sys.stderr, flush=True)
         return 2
     except StageFailed as err:

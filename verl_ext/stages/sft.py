@@ -77,6 +77,9 @@ def run(config) -> None:
     from verl_ext.stages.merge import merge_latest_checkpoint
 
     assert_registered()
+    from verl_ext.preflight import prepare_sft_run
+
+    prepare_sft_run(config, rank=int(os.environ.get("RANK", "0")))  # lock and intact checkpoint; exit 2 if not
     revisual = OmegaConf.to_container(config.get("revisual", {}), resolve=True) or {}
     output_dir = merged_output_dir(config)
     with open_dict(config):

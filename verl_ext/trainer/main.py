@@ -122,6 +122,9 @@ def run(config) -> None:
     check_required_paths(config)
     validate_revisual_config(config)
     assert_registered()
+    from verl_ext.preflight import prepare_rl_run
+
+    prepare_rl_run(config)  # lock, intact checkpoint, decodable images, Ray-safe Python path; exit 2 if not
     metrics_path = set_metrics_path(config)
     forward_env_to_ray(config)
     ckpt = Path(config.trainer.default_local_dir).resolve()
