@@ -76,7 +76,7 @@ def forward_env_to_ray(config) -> None:
     from omegaconf import open_dict
 
     names = ["VERL_USE_EXTERNAL_MODULES", "VERL_PLATFORM", "REVISUAL_DEVICE", "VERL_FILE_LOGGER_PATH",
-             "TOKENIZERS_PARALLELISM", "HF_HUB_OFFLINE"]
+             "TOKENIZERS_PARALLELISM", "HF_HUB_OFFLINE", "REVISUAL_ACTOR_TRACE"]
     with open_dict(config):
         ray_init = config.ray_kwargs.setdefault("ray_init", {})
         env_vars = ray_init.setdefault("runtime_env", {}).setdefault("env_vars", {})
