@@ -8,10 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from verl_ext.algos.pad import (
+    MIN_STEP_FRACTION,
     OFFICIAL_CODE_PAD,
+    UpdatePlan,
+    draw_indices,
     effective_mask,
     nonzero_spread_mask,
     pad_temperature,
+    plan_update,
     select_pad_indices,
 )
 
@@ -128,3 +132,125 @@ def test_nonzero_spread_mask_keeps_groups_with_mixed_accuracy():
     acc = torch.tensor([1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0])
     group = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
     assert nonzero_spread_mask(acc, group).tolist() == [False, False, False, False, True, True, False, False]
+
+
+def _inclusion_probabilities(weights: list[float], k: int) -> list[float]:
+    """Exact P(i among k successive draws without replacement, P proportional to the remaining weights)."""
+    probs = [0.0] * len(weights)
+
+    def walk(remaining: frozenset, chosen: tuple, p: float):
+        if len(chosen) == k:
+            for i in chosen:
+                probs[i] += p
+            return
+        total = sum(weights[j] for j in remaining)
+        for j in remaining:
+            walk(remaining - {j}, chosen + (j,), p * weights[j] / total)
+
+    walk(frozenset(range(len(weights))), (), 1.0)
+    return probs
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    logits=st.lists(st.floats(-2.0, 2.0, allow_nan=False), min_size=3, max_size=5),
+    k_share=st.floats(0.2, 0.8),
+)
+def test_draw_without_replacement_is_successive_sampling(logits, k_share):
+    # Gumbel-top-k must reproduce the multi-draw distribution of drawing k times without replacement.
+    k = max(1, min(len(logits) - 1, round(k_share * len(logits))))
+    expected = torch.tensor(_inclusion_probabilities([math.exp(x) for x in logits], k), dtype=torch.float64)
+    gen = torch.Generator().manual_seed(7)
+    trials = 6000
+    counts = torch.zeros(len(logits), dtype=torch.float64)
+    tensor = torch.tensor(logits, dtype=torch.float64)
+    for _ in range(trials):
+        picks = draw_indices(tensor, k, replacement=False, generator=gen)
+        assert picks.unique().numel() == k
+        counts[picks] += 1
+    # Binomial std of an inclusion frequency is at most sqrt(0.25 / 6000) = 0.0065; allow 5 sigma.
+    assert torch.allclose(counts / trials, expected, atol=0.033), (counts / trials, expected)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    magnitudes=st.lists(st.floats(0.05, 3.0, allow_nan=False), min_size=2, max_size=6),
+    alpha=st.floats(0.5, 2.5),
+)
+def test_power_law_draws_follow_magnitude_to_the_alpha(magnitudes, alpha):
+    adv = torch.tensor(magnitudes, dtype=torch.float64)
+    weights = adv.abs() ** alpha
+    expected = weights / weights.sum()
+    gen = torch.Generator().manual_seed(11)
+    draws = 8000
+    picks = select_pad_indices(adv, low=0.0, ratio=draws / len(magnitudes), priority="power", alpha=alpha,
+                               replacement=True, generator=gen)
+    freq = torch.bincount(picks, minlength=len(magnitudes)).double() / draws
+    # std <= sqrt(0.25 / 8000) = 0.0056; allow 5 sigma.
+    assert torch.allclose(freq, expected, atol=0.028), (freq, expected)
+
+
+def test_an_infinite_advantage_takes_every_replacement_draw_and_nan_is_never_drawn():
+    adv = torch.tensor([0.5, float("inf"), float("nan"), -1.0])
+    for priority in ("softmax", "power"):
+        out = select_pad_indices(adv, low=0.0, ratio=2.0, priority=priority, replacement=True,
+                                 generator=torch.Generator().manual_seed(0))
+        assert out.tolist() == [1] * 8
+    out = select_pad_indices(adv, low=0.0, ratio=0.75, generator=torch.Generator().manual_seed(0))
+    assert 2 not in out.tolist() and 1 in out.tolist() and out.numel() == 3
+
+
+def test_a_size_above_the_eligible_set_takes_all_of_it_then_repeats():
+    adv = torch.tensor([0.0, 1.0, 2.0, 0.0])
+    out = select_pad_indices(adv, low=0.5, size=5, generator=torch.Generator().manual_seed(0))
+    assert out.numel() == 5 and set(out.tolist()) == {1, 2}
+    assert out.tolist().count(1) >= 1 and out.tolist().count(2) >= 1
+
+
+@pytest.mark.parametrize(
+    "selected, mini_batch, multiple, steps, step_size",
+    [
+        (1025, 1024, 8, 1, 1024),   # verl would train [1024, 1] here
+        (2500, 1024, 8, 2, 1248),   # verl would train [1024, 1024, 452]
+        (4096, 1024, 8, 4, 1024),
+        (6144, 1024, 8, 6, 1024),   # the released code's 1.5 N
+        (300, 1024, 8, 1, 512),     # topped up to half a mini-batch
+        (9, 16, 1, 1, 9),
+        (5, 16, 2, 1, 8),
+        (24, 16, 1, 2, 12),
+        (24, 16, 8, 2, 16),         # 2 ranks x micro-batches of 4: whole micro-batches per rank
+        (8, 16, 8, 1, 8),
+        (0, 16, 1, 0, 0),
+    ],
+)
+def test_update_plan_hand_computed(selected, mini_batch, multiple, steps, step_size):
+    assert plan_update(selected, mini_batch, multiple) == UpdatePlan(steps, step_size)
+
+
+@settings(max_examples=300, deadline=None)
+@given(selected=st.integers(1, 20000), mini_batch=st.integers(1, 2048), dp=st.integers(1, 64))
+def test_update_plan_never_cuts_a_sliver(selected, mini_batch, dp):
+    plan = plan_update(selected, mini_batch, dp)
+    assert plan.steps >= 1 and plan.step_size % dp == 0
+    # every step trains on at least half a configured mini-batch of real rows (no padding anywhere)
+    assert plan.step_size >= math.ceil(MIN_STEP_FRACTION * mini_batch)
+    # the total stays within rounding of the selection unless it had to be topped up to the floor
+    if plan.step_size > dp * math.ceil(math.ceil(MIN_STEP_FRACTION * mini_batch) / dp):
+        assert abs(plan.total - selected) <= plan.steps * dp / 2 + dp
+    # steps are mini-batch sized: between half and one and a half configured mini-batches (plus rounding)
+    if selected >= mini_batch:
+        assert plan.step_size <= 1.5 * mini_batch + dp
+
+
+def test_last_step_uses_tau_end_exactly():
+    from types import SimpleNamespace
+
+    from verl_ext.settings import PADConfig, resolve_pad
+    from verl_ext.trainer.pad_trainer import RevisualPPOTrainer
+
+    fake = SimpleNamespace(revisual=SimpleNamespace(pad=resolve_pad(PADConfig())), total_training_steps=200)
+    taus = []
+    for step in (1, 200):
+        fake.global_steps = step
+        taus.append(RevisualPPOTrainer._tau(fake))
+    assert taus == [1.0, 0.3]

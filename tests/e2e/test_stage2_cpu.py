@@ -1,8 +1,10 @@
-"""verl's real trainer runs stage 2 (GRPO + PAD) on the tiny CPU model, through the user-facing recipe."""
+"""verl's real trainer runs stage 2 on the tiny CPU model through the user-facing recipe, one run per
+PAD variant; what the actor trained on is read from inside the actor worker (REVISUAL_ACTOR_TRACE)."""
 
 import json
 import os
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -10,10 +12,15 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "recipes" / "revisual_stage2.sh"
+# The composite reward gives rows of a group different scores even when all are wrong (lengths
+# differ), so the |A| band keeps most of the batch and every variant has something to draw from,
+# whatever the tiny model's accuracy. The accuracy filter (the default) is exercised by the pipeline.
+ADVANTAGE_FILTER = ("algorithm.pad.filter_on=advantage",)
 
 
-def run_stage2(workdir: Path, *overrides: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
-    env = {**os.environ, "REVISUAL_DEVICE": "cpu", "RAY_DEDUP_LOGS": "0"}
+def run_stage2(workdir: Path, *overrides: str):
+    trace = workdir / "trace"
+    env = {**os.environ, "REVISUAL_DEVICE": "cpu", "RAY_DEDUP_LOGS": "0", "REVISUAL_ACTOR_TRACE": str(trace)}
     env.pop("RAY_ADDRESS", None)
     # The timeout only stops a hung run from blocking CI; no assertion is made on time.
     proc = subprocess.run(
@@ -21,7 +28,26 @@ def run_stage2(workdir: Path, *overrides: str) -> tuple[subprocess.CompletedProc
     )
     metrics_files = sorted((workdir / "outputs").glob("*/metrics/*.jsonl"))
     rows = [json.loads(line) for f in metrics_files for line in f.read_text().splitlines() if line.strip()]
-    return proc, rows
+    return proc, rows, read_trace(trace)
+
+
+def read_trace(folder: Path) -> dict:
+    """The trainer's record of each update and the actor workers' records of what they trained on."""
+    def lines(path):
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    trainer = lines(folder / "trainer.jsonl") if (folder / "trainer.jsonl").exists() else []
+    actor = [r for path in sorted(folder.glob("actor-*.jsonl")) for r in lines(path)]
+    return {
+        "updates": {r["update"]: r for r in trainer},
+        "steps": [r for r in actor if r["kind"] == "step"],
+        "losses": [r for r in actor if r["kind"] == "loss"],
+    }
+
+
+def worker_rows(trace: dict, update: int) -> Counter:
+    """Every row the actor workers trained on in one update, over all ranks and optimizer steps."""
+    return Counter(tuple(row) for step in trace["steps"] if step["update"] == update for row in step["rows"])
 
 
 def _tail(proc):
@@ -36,93 +62,110 @@ def _initial_weights() -> dict:
 
 
 @pytest.mark.e2e
-def test_stage2_two_steps_with_pad_logs_metrics_and_updates_the_actor(tmp_path):
-    # ratio 0.75 of 16 sequences -> 12 selected, which verl's balancer pads back to the 16-sequence mini-batch.
-    proc, rows = run_stage2(
-        tmp_path, "trainer.total_training_steps=2", "trainer.save_freq=2", "algorithm.pad.ratio=0.75"
+def test_pad_on_two_ranks_trains_exactly_the_selection_with_the_scheduled_entropy(tmp_path):
+    # Two FSDP ranks (gloo), two rollout replicas, 16 sequences per step; PAD draws k' = 8 by priority.
+    proc, rows, trace = run_stage2(
+        tmp_path, *ADVANTAGE_FILTER,
+        "trainer.n_gpus_per_node=2", "trainer.total_training_steps=2", "trainer.save_freq=2",
+        "algorithm.entropy_anneal.warmup_steps=1", "algorithm.entropy_anneal.decay=0.5",
     )
     assert proc.returncode == 0, _tail(proc)
     assert [r["step"] for r in rows] == [1, 2]
     for row in rows:
         data = row["data"]
-        for key in (
-            "stagnation/zero_var_group_frac",
-            "stagnation/effective_token_frac",
-            "pad/num_effective",
-            "pad/num_selected",
-            "pad/adv_abs_mean_before",
-            "pad/adv_abs_mean_after",
-            "pad/tau",
-            "reward/acc/mean",
-            "reward/term/efficient_length/mean",
-        ):
+        for key in ("stagnation/zero_var_group_frac", "stagnation/all_correct_group_frac",
+                    "stagnation/all_wrong_group_frac", "stagnation/effective_token_frac",
+                    "stagnation/dropped_tokens_cum", "pad/num_effective", "pad/prioritised", "pad/tau",
+                    "reward/acc/mean", "reward/term/efficient_length/mean"):
             assert key in data, key
-        assert data["pad/num_selected"] == min(12, data["pad/num_effective"])
-        assert data["pad/skipped_update"] == 0.0
-    # tau follows the linear schedule over total_training_steps=2: 1.0 at step 1, 0.65 at step 2
-    assert rows[0]["data"]["pad/tau"] == pytest.approx(1.0)
-    assert rows[1]["data"]["pad/tau"] == pytest.approx(0.65)
+    assert rows[0]["data"]["pad/tau"] == pytest.approx(1.0) and rows[1]["data"]["pad/tau"] == pytest.approx(0.3)
+    assert set(trace["updates"]) == {1, 2}
+    coefficients = {}
+    for update, record in trace["updates"].items():
+        steps, step_size = record["plan"]
+        assert not any(record["padding"])
+        # The workers trained on exactly the trainer's selection: same sequences, each with its own
+        # advantage and old log-probs, nothing else (not the full batch, no padding rows).
+        assert worker_rows(trace, update) == Counter(tuple(r) for r in record["rows"])
+        assert sum(worker_rows(trace, update).values()) == steps * step_size < 16
+        for rank in (0, 1):
+            mine = [s for s in trace["steps"] if s["update"] == update and s["rank"] == rank]
+            assert len(mine) == steps and all(len(s["rows"]) == step_size // 2 for s in mine)
+        for loss in trace["losses"]:
+            coefficients.setdefault(loss["optimizer_step"], set()).add(loss["entropy_coeff"])
+    # The coefficient the loss used, per optimizer step, on both ranks: 0 during the 1-step warm-up,
+    # then 0.02 halving every optimizer step.
+    assert coefficients == {k: {0.0 if k < 1 else 0.02 * 0.5 ** (k - 1)} for k in range(len(coefficients))}
+    assert len(coefficients) == sum(r["plan"][0] for r in trace["updates"].values())
 
     ckpt = tmp_path / "outputs" / "stage2_mrl_cpu" / "checkpoints" / "global_step_2"
-    assert json.loads((ckpt / "revisual_state.json").read_text())["optimizer_steps"] == 2
-    trained = torch.load(ckpt / "actor" / "model_world_size_1_rank_0.pt", weights_only=False)
+    state = json.loads((ckpt / "revisual_state.json").read_text())
+    assert state["optimizer_steps"] == len(coefficients)
+    trained = torch.load(ckpt / "actor" / "model_world_size_2_rank_0.pt", weights_only=False)
     initial = _initial_weights()
-    changed = [
-        name
-        for name, tensor in trained.items()
-        if not torch.equal(tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor, initial[name])
-    ]
+
+    def rank0_shard(name, tensor):
+        # FSDP2 shards dim 0 over the two ranks; rank 0 holds the leading rows.
+        local = tensor.to_local() if hasattr(tensor, "to_local") else tensor
+        return local, initial[name][: local.shape[0]] if local.dim() else initial[name]
+
+    changed = [n for n, t in trained.items() if not torch.equal(*rank0_shard(n, t))]
     assert any("language_model" in n or "lm_head" in n for n in changed), changed[:5]
 
 
 @pytest.mark.e2e
-def test_two_data_parallel_ranks_stay_balanced_with_an_uneven_pad_selection(tmp_path):
-    # Two FSDP ranks (gloo) and two rollout replicas; 10 of 16 sequences selected, padded to 16 and split 8/8.
-    proc, rows = run_stage2(
-        tmp_path,
-        "trainer.n_gpus_per_node=2",
-        "trainer.total_training_steps=2",
-        "trainer.save_freq=-1",
-        "algorithm.pad.ratio=0.625",
-    )
-    assert proc.returncode == 0, _tail(proc)
-    assert [r["step"] for r in rows] == [1, 2]
-    for row in rows:
-        data = row["data"]
-        assert data["pad/num_selected"] == min(10, data["pad/num_effective"])
-        assert data["pad_seqlen/mean"] > 0
-        assert data["pad/skipped_update"] == 0.0
-
-
-@pytest.mark.e2e
-def test_an_empty_pad_selection_skips_the_update_and_the_run_goes_on(tmp_path):
-    proc, rows = run_stage2(tmp_path, "trainer.total_training_steps=1", "trainer.save_freq=-1", "algorithm.pad.low=100")
-    assert proc.returncode == 0, _tail(proc)
-    assert rows[0]["data"]["pad/num_selected"] == 0
-    assert rows[0]["data"]["pad/skipped_update"] == 1.0
-    assert "PAD kept no sequence" in proc.stdout + proc.stderr
-
-
-@pytest.mark.e2e
-def test_official_code_mode_trains_on_repeated_draws(tmp_path):
-    # Released-code PAD: 1.5 x 16 = 24 draws with replacement, so repeats become copies under new keys.
-    proc, rows = run_stage2(
-        tmp_path,
-        "trainer.total_training_steps=1",
-        "trainer.save_freq=-1",
-        "algorithm.pad.low=0.03",
-        "algorithm.pad.high=0.97",
-        "algorithm.pad.strict_band=true",
-        "algorithm.pad.priority=power",
-        "algorithm.pad.alpha=1.5",
-        "algorithm.pad.ratio=1.5",
-        "algorithm.pad.replacement=true",
-    )
+def test_official_variant_trains_on_repeated_draws(tmp_path):
+    # Released-code PAD: 1.5 x 16 = 24 draws with replacement from the (0.03, 0.97) band: two steps of 12.
+    proc, rows, trace = run_stage2(tmp_path, "algorithm.pad.variant=official", "trainer.total_training_steps=1",
+                                   "trainer.save_freq=-1")
     assert proc.returncode == 0, _tail(proc)
     data = rows[0]["data"]
-    if data["pad/num_effective"] == 0:
-        pytest.skip("no sequence fell inside the (0.03, 0.97) band this time")
-    assert data["pad/num_selected"] == 24
-    assert data["pad/num_unique_selected"] < 24
-    # 24 sequences are padded to 32 (a multiple of the 16-sequence mini-batch): two optimizer steps
-    assert data["actor/optimizer_steps"] == 2
+    if data["pad/num_effective"] < 2:
+        pytest.skip("fewer than two sequences fell inside the (0.03, 0.97) band this time")
+    assert trace["updates"][1]["plan"] == [2, 12]
+    trained = worker_rows(trace, 1)
+    assert sum(trained.values()) == 24 and max(trained.values()) > 1  # repeats, as copies under new keys
+    assert data["pad/num_unique_selected"] == len(trained)
+
+
+@pytest.mark.e2e
+def test_grpo_variant_trains_on_the_whole_batch(tmp_path):
+    proc, rows, trace = run_stage2(tmp_path, "algorithm.pad.variant=grpo", "trainer.total_training_steps=1",
+                                   "trainer.save_freq=-1")
+    assert proc.returncode == 0, _tail(proc)
+    assert "pad/num_selected" not in rows[0]["data"]
+    record = trace["updates"][1]
+    assert record["plan"] == [1, 16] and not any(record["padding"])
+    assert sum(worker_rows(trace, 1).values()) == 16 and len(worker_rows(trace, 1)) == 16
+
+
+@pytest.mark.e2e
+def test_filter_variant_trains_on_every_eligible_sequence_and_nothing_else(tmp_path):
+    proc, rows, trace = run_stage2(tmp_path, "algorithm.pad.variant=filter", *ADVANTAGE_FILTER,
+                                   "trainer.total_training_steps=1", "trainer.save_freq=-1")
+    assert proc.returncode == 0, _tail(proc)
+    data = rows[0]["data"]
+    trained = worker_rows(trace, 1)
+    assert data["pad/prioritised"] == 0.0 and data["pad/num_effective"] >= 8
+    # |E| rows, each once, all inside the band (|A| >= 0.01), unless the plan had to round
+    assert all(abs(adv) >= 0.01 for _, adv, _ in trained)
+    assert abs(sum(trained.values()) - data["pad/num_effective"]) <= 1 and max(trained.values()) == 1
+
+
+@pytest.mark.e2e
+def test_random_variant_draws_pads_size_uniformly_and_an_empty_selection_skips_the_update(tmp_path):
+    proc, rows, trace = run_stage2(tmp_path, "algorithm.pad.variant=random", *ADVANTAGE_FILTER,
+                                   "trainer.total_training_steps=1", "trainer.save_freq=-1")
+    assert proc.returncode == 0, _tail(proc)
+    data = rows[0]["data"]
+    assert data["pad/prioritised"] == 0.0 and data["pad/draw_size"] == min(8, data["pad/num_effective"])
+    assert sum(worker_rows(trace, 1).values()) == trace["updates"][1]["plan"][0] * trace["updates"][1]["plan"][1]
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc, rows, trace = run_stage2(empty, *ADVANTAGE_FILTER, "algorithm.pad.low=100",
+                                   "trainer.total_training_steps=1", "trainer.save_freq=-1")
+    assert proc.returncode == 0, _tail(proc)
+    assert rows[0]["data"]["pad/num_selected"] == 0 and rows[0]["data"]["pad/skipped_update"] == 1.0
+    assert "PAD kept no sequence" in proc.stdout + proc.stderr
+    assert not trace["steps"]  # the actor never ran

@@ -170,7 +170,8 @@ def pad_temperature(step: int, total_steps: int, tau_start: float = 1.0, tau_end
     if total_steps <= 0:
         return float(tau_end)
     frac = min(max(step / total_steps, 0.0), 1.0)
-    return float(tau_start + (tau_end - tau_start) * frac)
+    # Weighted form, so both ends are exact: frac = 1 gives tau_end itself, not tau_start + (tau_end - tau_start).
+    return float(tau_start * (1.0 - frac) + tau_end * frac)
 
 
 def nonzero_spread_mask(values: torch.Tensor, group: torch.Tensor, valid: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -201,20 +202,22 @@ class UpdatePlan:
         return self.steps * self.step_size
 
 
-def plan_update(num_selected: int, mini_batch: int, dp: int, min_fraction: float = MIN_STEP_FRACTION) -> UpdatePlan:
+def plan_update(num_selected: int, mini_batch: int, row_multiple: int,
+                min_fraction: float = MIN_STEP_FRACTION) -> UpdatePlan:
     """Cut a selection of ``num_selected`` sequences into whole, equal optimizer steps.
 
     The number of steps is ``num_selected / mini_batch`` rounded to the nearest integer (at least 1),
-    and every step gets the same size: the selection's share per step, rounded to a multiple of the
-    data-parallel size ``dp`` (so every rank gets the same number of rows) and never below
-    ``min_fraction`` of the configured mini-batch. The selection is then trimmed or topped up (by
-    priority) to exactly ``steps * step_size`` rows, so no step is a sliver and no rank pads.
+    and every step gets the same size: the selection's share per step, rounded to a multiple of
+    ``row_multiple`` (the data-parallel size, times the per-GPU micro-batch when micro-batches have a
+    fixed size, so every rank gets whole micro-batches) and never below ``min_fraction`` of the
+    configured mini-batch. The selection is then drawn at exactly ``steps * step_size`` rows, so no
+    step is a sliver and no rank pads.
     """
-    if mini_batch <= 0 or dp <= 0:
-        raise ValueError(f"mini_batch and dp must be > 0, got {mini_batch}, {dp}")
+    if mini_batch <= 0 or row_multiple <= 0:
+        raise ValueError(f"mini_batch and row_multiple must be > 0, got {mini_batch}, {row_multiple}")
     if num_selected <= 0:
         return UpdatePlan(0, 0)
     steps = max(1, round(num_selected / mini_batch))
-    floor = dp * math.ceil(math.ceil(min_fraction * mini_batch) / dp)
-    step_size = max(floor, dp * max(1, round(num_selected / steps / dp)))
+    floor = row_multiple * math.ceil(math.ceil(min_fraction * mini_batch) / row_multiple)
+    step_size = max(floor, row_multiple * max(1, round(num_selected / steps / row_multiple)))
     return UpdatePlan(steps, step_size)

@@ -84,10 +84,11 @@ def select_update_rows(
     *,
     tau: float,
     mini_batch: int,
-    dp: int,
+    row_multiple: int,
     generator: Optional[torch.Generator] = None,
 ) -> PADSelection:
-    """The rows a PAD variant trains on, sized in whole mini-batches by :func:`plan_update`."""
+    """The rows a PAD variant trains on, sized in whole mini-batches by :func:`plan_update`
+    (``row_multiple``: every step's row count is a multiple of it, see there)."""
     n = seq_advantages.numel()
     candidates = torch.nonzero(eligible, as_tuple=False).flatten()
     num_eligible = int(candidates.numel())
@@ -99,7 +100,7 @@ def select_update_rows(
         k = num_eligible
     else:
         k = draw_size(n, num_eligible, pad.ratio, replacement)
-    plan = plan_update(k, mini_batch, dp)
+    plan = plan_update(k, mini_batch, row_multiple)
     if plan.total == 0:
         return empty
     if pad.variant == "random":

@@ -117,6 +117,13 @@ class RevisualPPOTrainer(PPOTrainerSync):
             group._dispatch_info["actor"] = group._query_dispatch_info("actor")
         return max(group._dispatch_info["actor"]) + 1
 
+    def _update_row_multiple(self) -> int:
+        """Rows per optimizer step must split into equal shares per rank, and with fixed-size
+        micro-batches into whole micro-batches per rank (verl asserts both)."""
+        actor = self.config.actor_rollout_ref.actor
+        micro = 1 if actor.use_dynamic_bsz else int(actor.get("ppo_micro_batch_size_per_gpu") or 1)
+        return self._actor_dp_size() * micro
+
     def _compute_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
         batch = super()._compute_advantage(batch, metrics)
         self._selection, self._selection_plan, self._owned_keys = None, None, []
@@ -146,7 +153,7 @@ class RevisualPPOTrainer(PPOTrainerSync):
         generator = torch.Generator().manual_seed(pad.seed * 1_000_003 + self.global_steps)
         selection = select_update_rows(
             pad, seq_adv, eligible, failed, tau=tau if tau is not None else 1.0,
-            mini_batch=self._mini_batch_rows(), dp=self._actor_dp_size(), generator=generator,
+            mini_batch=self._mini_batch_rows(), row_multiple=self._update_row_multiple(), generator=generator,
         )
         self._log_selection(metrics, selection, tau, seq_adv, tokens, eligible)
         if selection.indices.numel() == 0:
