@@ -1,6 +1,6 @@
 """Fixes for verl 0.9.1 bugs that hit ReVisual on any device (CPU and GPU alike).
 
-1. Text-only micro-batches on Qwen2/2.5-VL crash (``verl-on-cpu.md`` §6.3 item 8). verl's patched
+1. Text-only micro-batches on Qwen2/2.5-VL crash (on GPUs as on the CPU). verl's patched
    ``_get_input_embeds`` runs the vision tower on a dummy image when a micro-batch has no pixels
    (so FSDP's collectives see the same parameters on every rank), then calls ``.mean()`` on the
    tower's output; transformers 5 returns a ``BaseModelOutputWithPooling`` there, not a tensor:
