@@ -3,6 +3,7 @@ PAD variant; what the actor trained on is read from inside the actor worker (REV
 
 import json
 import os
+import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -129,14 +130,30 @@ def test_official_variant_trains_on_repeated_draws(tmp_path):
 
 
 @pytest.mark.e2e
-def test_grpo_variant_trains_on_the_whole_batch(tmp_path):
-    proc, rows, trace = run_stage2(tmp_path, "algorithm.pad.variant=grpo", "trainer.total_training_steps=1",
-                                   "trainer.save_freq=-1")
+def test_grpo_variant_trains_on_the_whole_batch_and_resume_path_continues_the_entropy_schedule(tmp_path):
+    proc, rows, trace = run_stage2(tmp_path, "algorithm.pad.variant=grpo", "trainer.total_training_steps=2",
+                                   "trainer.save_freq=1")
     assert proc.returncode == 0, _tail(proc)
     assert "pad/num_selected" not in rows[0]["data"]
     record = trace["updates"][1]
     assert record["plan"] == [1, 16] and not any(record["padding"])
     assert sum(worker_rows(trace, 1).values()) == 16 and len(worker_rows(trace, 1)) == 16
+
+    # Resume from a copy of step 1 kept outside the checkpoint folder (trainer.resume_mode=resume_path):
+    # the schedule must continue from the state saved with the checkpoint verl loaded.
+    ckpt = tmp_path / "outputs" / "stage2_mrl_cpu" / "checkpoints"
+    saved = tmp_path / "kept" / "global_step_1"
+    shutil.copytree(ckpt / "global_step_1", saved)
+    restored = json.loads((saved / "revisual_state.json").read_text())["optimizer_steps"]
+    resumed_dir = tmp_path / "resumed"
+    resumed_dir.mkdir()
+    proc, _, trace = run_stage2(resumed_dir, "algorithm.pad.variant=grpo", "trainer.total_training_steps=2",
+                                "trainer.save_freq=-1", "trainer.resume_mode=resume_path",
+                                f"trainer.resume_from_path={saved}")
+    assert proc.returncode == 0, _tail(proc)
+    assert restored == 1 and set(trace["updates"]) == {2}
+    assert trace["updates"][2]["base_step"] == restored
+    assert [s["optimizer_step"] for s in trace["steps"]] == [restored]
 
 
 @pytest.mark.e2e
