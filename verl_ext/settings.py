@@ -6,7 +6,7 @@ ignored fails at once rather than after the cluster spins up.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
@@ -57,6 +57,11 @@ class PADConfig:
     seed: int = 0
     """Seed of the selection RNG; combined with the step so a resumed run draws the same batches."""
 
+    @property
+    def enabled(self) -> bool:
+        """Whether the update trains on a selection (every variant but ``grpo``)."""
+        return self.variant != "grpo"
+
 
 _BAND = {"low": 0.01, "high": None, "strict_band": False}
 _SOFTMAX = {"priority": "softmax", "tau_start": 1.0, "tau_end": 0.3, "replacement": False}
@@ -76,29 +81,6 @@ _FALLBACK = {"tau_start": 1.0, "tau_end": 0.3, "alpha": 1.0, "replacement": Fals
 
 def _first_set(*values):
     return next((v for v in values if v is not None), None)
-
-
-@dataclass(frozen=True)
-class ResolvedPAD:
-    """``algorithm.pad`` with every key the variant uses filled in (None where it is unused)."""
-
-    variant: str
-    filter_on: Optional[str] = None
-    low: Optional[float] = None
-    high: Optional[float] = None
-    strict_band: Optional[bool] = None
-    ratio: Optional[float] = None
-    priority: Optional[str] = None
-    tau_start: Optional[float] = None
-    tau_end: Optional[float] = None
-    alpha: Optional[float] = None
-    replacement: Optional[bool] = None
-    accuracy_key: str = "acc"
-    seed: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.variant != "grpo"
 
 
 def _used_keys(variant: str, filter_on: Optional[str], priority: Optional[str]) -> set[str]:
@@ -124,16 +106,17 @@ def _why_unused(key: str, variant: str) -> str:
     return f"algorithm.pad.variant={variant} does not read it (docs/pad.md lists the keys of each variant)"
 
 
-def resolve_pad(cfg: PADConfig) -> ResolvedPAD:
-    """Fill in the variant's defaults; raise ``ValueError`` naming a key that is invalid or unused."""
+def resolve_pad(cfg: PADConfig) -> PADConfig:
+    """A copy of ``cfg`` with every key the variant reads filled in (and the others null); raises
+    ``ValueError`` naming a key that is invalid or that the variant would not read."""
     if cfg.variant not in VARIANTS:
         raise ValueError(f"algorithm.pad.variant must be one of {VARIANTS}, got {cfg.variant!r}")
     defaults = _VARIANT_DEFAULTS[cfg.variant]
     given = {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name not in _ALWAYS}
-    filter_on = given["filter_on"] if given["filter_on"] is not None else defaults.get("filter_on")
+    filter_on = _first_set(given["filter_on"], defaults.get("filter_on"))
     if cfg.variant != "grpo" and filter_on not in ("advantage", "reward_std"):
         raise ValueError(f"algorithm.pad.filter_on must be 'advantage' or 'reward_std', got {filter_on!r}")
-    priority = given["priority"] if given["priority"] is not None else defaults.get("priority")
+    priority = _first_set(given["priority"], defaults.get("priority"))
     if priority is not None and priority not in PRIORITIES:
         raise ValueError(f"algorithm.pad.priority must be one of {PRIORITIES}, got {priority!r}")
     used = _used_keys(cfg.variant, filter_on, priority)
@@ -141,12 +124,12 @@ def resolve_pad(cfg: PADConfig) -> ResolvedPAD:
         if value is not None and key not in used:
             raise ValueError(f"algorithm.pad.{key}={value} is not used: {_why_unused(key, cfg.variant)}; remove it")
     values = {key: _first_set(given[key], defaults.get(key), _FALLBACK.get(key)) for key in used}
-    resolved = ResolvedPAD(variant=cfg.variant, accuracy_key=cfg.accuracy_key, seed=cfg.seed, **values)
+    resolved = replace(cfg, **values)  # the keys not read are null already
     _check_ranges(resolved)
     return resolved
 
 
-def _check_ranges(pad: ResolvedPAD) -> None:
+def _check_ranges(pad: PADConfig) -> None:
     if pad.low is not None and pad.low < 0:
         raise ValueError(f"algorithm.pad.low must be >= 0, got {pad.low}")
     if pad.high is not None and pad.low is not None and pad.high < pad.low:
@@ -184,7 +167,7 @@ class RevisualAlgorithmConfig:
 class RevisualSettings:
     """Everything the PAD trainer reads from the config, parsed and checked once."""
 
-    pad: ResolvedPAD
+    pad: PADConfig
     entropy_anneal: EntropyAnnealConfig
     abort_failed_frac: float
 

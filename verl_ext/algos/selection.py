@@ -14,7 +14,7 @@ import torch
 
 from verl_ext.algos.pad import UpdatePlan, draw_indices, draw_size, effective_mask, nonzero_spread_mask, plan_update
 from verl_ext.algos.pad import priority_logits
-from verl_ext.settings import ResolvedPAD
+from verl_ext.settings import PADConfig
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class PADSelection:
 
 
 def eligible_rows(
-    pad: ResolvedPAD,
+    pad: PADConfig,
     seq_advantages: torch.Tensor,
     accuracy: Optional[torch.Tensor],
     group: torch.Tensor,
@@ -77,7 +77,7 @@ def group_outcomes(eligible: torch.Tensor, accuracy: Optional[torch.Tensor], gro
 
 
 def select_update_rows(
-    pad: ResolvedPAD,
+    pad: PADConfig,
     seq_advantages: torch.Tensor,
     eligible: torch.Tensor,
     failed: torch.Tensor,
