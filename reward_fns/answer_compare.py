@@ -351,14 +351,17 @@ def decimal_places(node) -> int | None:
 
 
 def rounds_to(pred, gold: Fraction, places: int) -> bool:
-    """True if ``pred`` rounds (half away from zero) to ``gold`` at ``places`` decimals."""
+    """True if ``pred`` rounds to ``gold`` at ``places`` decimals. An exact tie may round either
+    way (``0.125`` -> ``0.13`` half up, ``0.12`` half even): both conventions are in use."""
     if isinstance(pred, complex):
         if abs(pred.imag) > ABS_TOL or not math.isfinite(pred.real):
             return False
         pred = Fraction(pred.real)
-    scale = 10**places
-    rounded = math.floor(abs(pred) * scale + Fraction(1, 2))
-    return Fraction(rounded if pred >= 0 else -rounded, scale) == gold
+    scaled = abs(pred) * 10**places
+    low = math.floor(scaled)
+    candidates = {low + 1} if scaled - low > Fraction(1, 2) else {low} if scaled - low < Fraction(1, 2) else {low, low + 1}
+    sign = 1 if pred >= 0 else -1
+    return any(Fraction(sign * c, 10**places) == gold for c in candidates)
 
 
 def _numbers_equal(p_node, g_node, p_value, g_value, scale: Fraction) -> bool:
