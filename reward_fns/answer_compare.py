@@ -180,7 +180,24 @@ def evaluate(node, env: dict[str, Fraction]):
         return value / 100 if not isinstance(value, tuple) else _scale(value, Fraction(1, 100))
     if kind == "matrix":
         return tuple(tuple(evaluate(cell, env) for cell in row) for row in node[1])
+    if kind in ("sum", "prod"):
+        return _big_operator(node, env)
     raise Unsupported(kind)
+
+
+def _big_operator(node, env):
+    """A sum or product over integer bounds (at most 1000 terms)."""
+    kind, var, lower, upper, body = node
+    low, high = evaluate(lower, env), evaluate(upper, env)
+    if not all(isinstance(v, Fraction) and v.denominator == 1 for v in (low, high)) or high - low > 1000:
+        raise Unsupported("symbolic bounds")
+    total = Fraction(0) if kind == "sum" else Fraction(1)
+    inner = dict(env)
+    for k in range(int(low), int(high) + 1):
+        inner[var] = Fraction(k)
+        value = evaluate(body, inner)
+        total = _add(total, value) if kind == "sum" else _multiply(total, value)
+    return total
 
 
 def _function(node, env):
@@ -507,6 +524,9 @@ class Comparer:
             return self._ordered(p[1], g[1])
         if pk in ("text", "based", "ratio") or gk in ("text", "based", "ratio"):
             return False
+        if pk == gk and pk in ("sum", "prod") and p[1] == g[1]:
+            # Same index name: same bounds and the same body, the index a free variable.
+            return self.same(p[2], g[2]) and self.same(p[3], g[3]) and self.same(p[4], g[4])
         if pk == "apply" or gk == "apply":
             if pk == gk and p[1] == g[1] and len(p[2]) == len(g[2]):
                 return self._ordered(p[2], g[2])

@@ -50,6 +50,10 @@ class ParseError(ValueError):
     """The answer uses notation this parser does not model."""
 
 
+class GluedNumbers(ParseError):
+    """Two plain numbers separated by a space (``2 3``): no number at all, but not unknown notation."""
+
+
 def _num_node(text: str):
     whole, _, frac = text.partition(".")
     if len(whole) + len(frac) > MAX_DIGITS:
@@ -202,7 +206,10 @@ class _Parser:
                 node = ("div", node, self.unary(closers))
             elif self._starts_factor(closers):
                 if self.at(SPACE):
-                    self._number_space(node)
+                    if self.peek(1).kind == NUM:
+                        self._number_space(node)
+                    else:
+                        self.take()  # "F_k F_n": a space between two names
                 node = _mul(node, self.power(closers))
             else:
                 return node
@@ -211,7 +218,7 @@ class _Parser:
         """A space is kept only between two numbers: allowed after a power or a closed group
         (``2^6 3^5``), not between two plain numbers (``2 3``)."""
         if node[0] == "num":
-            raise ParseError("two numbers separated by a space")
+            raise GluedNumbers("two numbers separated by a space")
         self.take()
 
     def _starts_factor(self, closers: str) -> bool:
@@ -220,7 +227,7 @@ class _Parser:
             return False
         if tok.kind == SPACE:
             nxt = self.peek(1)
-            return nxt is not None and nxt.kind == NUM
+            return nxt is not None and (nxt.kind == NUM or (nxt.kind == WORD and nxt.text.lower() not in _SEPARATOR_WORDS))
         if tok.kind in (NUM, WORD):
             return not (tok.kind == WORD and tok.text.lower() in _SEPARATOR_WORDS)
         if tok.kind == CMD:
@@ -446,6 +453,16 @@ class _Parser:
     def _command(self, name: str) -> tuple:
         if name in _CONSTANT_COMMANDS:
             return _CONSTANT_COMMANDS[name]
+        if name == "\\sqrt":
+            index = None
+            if self.at_char("["):
+                self.take()
+                index = self.expr("]")
+                self.expect_char("]")
+            radicand = self._argument()
+            return ("func", "sqrt", radicand, index)
+        if name in ("\\sum", "\\prod"):
+            return self._big_operator(name[1:])
         bare = name[1:]
         if bare in FUNCTIONS:
             return self._function(bare)
@@ -462,14 +479,6 @@ class _Parser:
             return ("div", num, den)
         if name == "\\binom":
             return ("binom", self._argument(), self._argument())
-        if name == "\\sqrt":
-            index = None
-            if self.at_char("["):
-                self.take()
-                index = self.expr("]")
-                self.expect_char("]")
-            radicand = self._argument()
-            return ("func", "sqrt", radicand, index)
         if name == "\\{":
             inner = self.answer("")
             if not self.at(CMD, "\\}"):
@@ -485,6 +494,21 @@ class _Parser:
                 raise ParseError("unclosed floor/ceil")
             return ("func", "floor" if name == "\\lfloor" else "ceil", inner, None)
         raise ParseError(f"unsupported command {name}")
+
+    def _big_operator(self, kind: str) -> tuple:
+        """``\\sum_{k=a}^{b} body`` / ``\\prod``: the body is the product that follows."""
+        if not self.at_char("_"):
+            raise ParseError(f"\\{kind} without an index")
+        self.take()
+        lower = self.group() if self.at_char("{") else self.atom("")
+        if lower[0] != "rel" or lower[2] != ["="] or lower[1][0][0] != "sym":
+            raise ParseError(f"\\{kind} index is not k=a")
+        if not self.at_char("^"):
+            raise ParseError(f"\\{kind} without an upper bound")
+        self.take()
+        upper = self.exponent()
+        body = self.term("")
+        return ("sum" if kind == "sum" else "prod", lower[1][0][1], lower[1][1], upper, body)
 
     def _argument(self) -> tuple:
         """A command argument: a braced group, or one token (``\\frac12``: digits one at a time)."""

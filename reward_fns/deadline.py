@@ -154,6 +154,7 @@ class ScoringPool:
         self._startup_timeout_s = startup_timeout_s
         self._idle: queue.Queue[_Worker | None] = queue.Queue()
         self._lock = threading.Lock()
+        self._warm_up_lock = threading.Lock()  # two warm-ups holding one slot each would deadlock
         self._ids = itertools.count()
         self._closed = False
         self.stats = {"calls": 0, "timeouts": 0, "expired_in_queue": 0, "errors": 0, "respawns": 0}
@@ -184,15 +185,18 @@ class ScoringPool:
         threading.Thread(target=start, name="revisual-scoring-respawn", daemon=True).start()
 
     def warm_up(self) -> None:
-        """Start every worker now rather than on first use."""
-        started = []
-        for _ in range(self.size):
-            worker = self._idle.get()
-            if worker is None or not worker.alive():
-                worker = self._start_worker()
-            started.append(worker)
-        for worker in started:
-            self._idle.put(worker)
+        """Start every worker now rather than on first use (waits for calls in flight)."""
+        with self._warm_up_lock:
+            started = []
+            try:
+                for _ in range(self.size):
+                    worker = self._idle.get()
+                    started.append(worker)
+                    if worker is None or not worker.alive():
+                        started[-1] = self._start_worker()
+            finally:
+                for worker in started:
+                    self._idle.put(worker)
 
     def call(self, fn: Callable, *args, timeout_s: float, deadline: float | None = None, **kwargs) -> CallResult:
         """Run ``fn(*args, **kwargs)`` in a worker; it must be done ``timeout_s`` seconds after

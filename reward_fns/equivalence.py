@@ -15,7 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from reward_fns.answer_compare import compare
-from reward_fns.answer_parse import FUNCTIONS, ParseError, parse_answer
+from reward_fns.answer_parse import FUNCTIONS, GluedNumbers, ParseError, parse_answer
 from reward_fns.choices import OPTION_LETTERS, letter_set, split_option_label
 from reward_fns.latex_tokens import WORD
 from reward_fns.normalize import TEXT_WORD, Normalized, normalize_answer, normalize_latex
@@ -45,6 +45,8 @@ def analyse(answer: str) -> tuple[Normalized, tuple | None]:
     norm = normalize_answer(answer)
     try:
         node = parse_answer(norm.tokens) if norm.tokens else None
+    except GluedNumbers:
+        node = ("text", norm.text)  # "2 3" or "11.0 4/9": no number, equal only to itself
     except ParseError:
         node = None
     return norm, node
