@@ -241,11 +241,12 @@ def main() -> None:
                                   ("math-verify parse+verify", m_wall, m_cpu, m_slow),
                                   ("mathruler grade_answer", r_wall, r_cpu, 0)):
         print(f"{name:<28}{wall:>9.2f}{cpu:>8.2f}{len(pairs) / max(cpu, 1e-9):>16.0f}{slow:>6}")
-    fast_mv = run_math_verify.cpu_without_slow
-    print(f"math-verify without its {m_slow} calls over 4 s: {(len(pairs) - m_slow) / max(fast_mv, 1e-9):.0f} answers/s/core")
-    print(f"reward_fns vs math-verify per core, cold pass: {m_cpu / max(o_cpu, 1e-9):.1f}x "
-          f"({(len(pairs) - m_slow) / max(fast_mv, 1e-9) and (len(pairs) / max(o_cpu, 1e-9)) / ((len(pairs) - m_slow) / max(fast_mv, 1e-9)):.1f}x "
-          f"against math-verify without those calls); scoring-process stats {o_stats}")
+    ours_rate = len(pairs) / max(o_cpu, 1e-9)
+    mv_rate_without_slow = (len(pairs) - m_slow) / max(run_math_verify.cpu_without_slow, 1e-9)
+    print(f"math-verify without its {m_slow} calls over 4 s: {mv_rate_without_slow:.0f} answers/s/core")
+    print(f"reward_fns vs math-verify per core, cold pass: {ours_rate / (len(pairs) / max(m_cpu, 1e-9)):.1f}x "
+          f"({ours_rate / mv_rate_without_slow:.1f}x against math-verify without those calls); "
+          f"scoring-process stats {o_stats}")
 
     # 3: the RL batch.
     mix = build_mix(args.responses)

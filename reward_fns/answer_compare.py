@@ -133,10 +133,7 @@ def evaluate(node, env: dict[str, Fraction]):
             return complex(0, 1)
         raise Unsupported("infinity")
     if kind == "add":
-        total = Fraction(0)
-        for term in node[1]:
-            total = _add(total, evaluate(term, env))
-        return total
+        return _sum(evaluate(term, env) for term in node[1])
     if kind == "neg":
         return _scale(evaluate(node[1], env), Fraction(-1))
     if kind == "mul":
@@ -648,25 +645,37 @@ class Comparer:
             g_diff = ("neg", g_diff)
         return self._proportional(p_diff, g_diff, positive=True)
 
-    def _proportional(self, a, b, positive: bool) -> bool:
-        """``a = c * b`` for one constant ``c`` (positive if asked) at every evaluation point."""
+    def _values_at_points(self, a, b):
+        """``(a, b)`` evaluated at each evaluation point (one when there is no variable), skipping
+        singular points; None, with the comparison marked undecided, when the evaluator does not
+        model them or no point worked. Also returns whether there were variables."""
         names = sorted(free_symbols(a) | free_symbols(b))
-        ratio = None
-        checked = 0
-        for k in range(len(_POINT_BASES)):
+        values = []
+        for k in range(len(_POINT_BASES) if names else 1):
             env = {name: _point_value(name, k) for name in names}
             try:
-                va, vb = evaluate(a, env), evaluate(b, env)
+                values.append((evaluate(a, env), evaluate(b, env)))
             except (ZeroDivisionError, ValueError, OverflowError):
                 continue
             except Unsupported:
                 self.undecided = True
-                return False
+                return None, bool(names)
+        if not values:
+            self.undecided = True
+            return None, bool(names)
+        return values, bool(names)
+
+    def _proportional(self, a, b, positive: bool) -> bool:
+        """``a = c * b`` for one constant ``c`` (positive if asked) at every evaluation point."""
+        values, _ = self._values_at_points(a, b)
+        if values is None:
+            return False
+        ratio = None
+        for va, vb in values:
             if isinstance(va, tuple) or isinstance(vb, tuple):
                 self.undecided = True
                 return False
             if values_equal(va, 0) and values_equal(vb, 0):
-                checked += 1
                 continue
             if values_equal(va, 0) or values_equal(vb, 0):
                 return False
@@ -675,43 +684,23 @@ class Comparer:
                 ratio = this
             elif not values_equal(this, ratio):
                 return False
-            checked += 1
-        if checked == 0:
-            self.undecided = True
-            return False
-        if ratio is None:
+        if ratio is None or not positive:
             return True
-        if positive:
-            z = complex(ratio)
-            return abs(z.imag) <= ABS_TOL and z.real > 0
-        return True
+        z = complex(ratio)
+        return abs(z.imag) <= ABS_TOL and z.real > 0
 
     # -- expressions --------------------------------------------------------------------------------
     def _expressions(self, p, g) -> bool:
         if _contains(p, _NOT_SCALAR) or _contains(g, _NOT_SCALAR):
             self.undecided = True
             return False
-        names = sorted(free_symbols(p) | free_symbols(g))
-        checked = 0
-        for k in range(len(_POINT_BASES) if names else 1):
-            env = {name: _point_value(name, k) for name in names}
-            try:
-                pv, gv = evaluate(p, env), evaluate(g, env)
-            except (ZeroDivisionError, ValueError, OverflowError):
-                continue
-            except Unsupported:
-                self.undecided = True
-                return False
-            if names:
-                if not values_equal(pv, gv):
-                    return False
-            elif not any(_numbers_equal(p, g, pv, gv, s) for s in self.scales):
-                return False
-            checked += 1
-        if checked == 0:
-            self.undecided = True
+        values, has_variables = self._values_at_points(p, g)
+        if values is None:
             return False
-        return True
+        if has_variables:
+            return all(values_equal(pv, gv) for pv, gv in values)
+        pv, gv = values[0]
+        return any(_numbers_equal(p, g, pv, gv, s) for s in self.scales)
 
 
 def _dedupe(nodes):
