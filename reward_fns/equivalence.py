@@ -230,9 +230,12 @@ def is_equivalent(
     * ``choices``: optional list of option texts (A, B, C...).  With a letter gold, a prediction
       that is an option's text maps to its letter; with a text gold (MathVista), a predicted
       letter maps to its option text.
-    * Exact rational/decimal comparison; a gold decimal also accepts a more precise prediction
-      that rounds to it.  Constant closed forms are compared numerically (rel. 1e-9).
-    * Anything else goes to math-verify on the two normalised strings, guarded against
+    * Parsed and compared without sympy (:mod:`reward_fns.answer_compare`): lists and sets as
+      multisets, tuples, intervals and matrices in order, ``x = v`` by its value, equations and
+      inequalities up to a constant factor, expressions by exact (``Fraction``) or complex
+      evaluation at fixed points; a gold decimal also accepts a more precise value that rounds
+      to it.
+    * Notation the parser does not model goes to math-verify on the two normalised strings, guarded against
       pathological input, in a scoring process killed after ``timeout_s`` seconds (``pool``
       defaults to the process-wide :func:`~reward_fns.deadline.default_pool`).  A timeout is
       False.  ``timeout_s=None`` runs math-verify in this process without a deadline (for code

@@ -395,35 +395,16 @@ def normalize_latex(s: str) -> str:
 
 
 def _strip_prefix_words(tokens: list[Token]) -> list[Token]:
-    words = []
-    for tok in tokens:
-        if tok.kind in (WORD, TEXT_WORD):
-            words.append(tok.text.lower())
-        elif tok.kind == SPACE:
-            continue
-        elif tok.kind == CHAR and tok.text in (":", "="):
-            words.append(tok.text)
-        else:
-            break
-        if len(words) > 5:
-            break
+    """"The final answer is 12" / "Answer: 12" -> "12" (kept whole if nothing would remain)."""
+    leading = [(i, t.text.lower()) for i, t in enumerate(tokens) if t.kind != SPACE][:6]
+    words = [w for _, w in leading]
     for prefix in _PREFIX_WORDS:
         k = len(prefix)
-        if tuple(w for w in words[:k]) == prefix:
-            # Consume the prefix words (and a ":" or "=" right after).
-            count, seen = 0, 0
-            for idx, tok in enumerate(tokens):
-                if tok.kind == SPACE:
-                    continue
-                if seen < k:
-                    seen += 1
-                    count = idx + 1
-                    continue
-                if tok.kind == CHAR and tok.text in (":", "="):
-                    count = idx + 1
-                break
-            rest = _strip_edges(tokens[count:])
-            return rest if rest else tokens
+        if tuple(words[:k]) == prefix and all(tokens[i].kind in (WORD, TEXT_WORD) for i, _ in leading[:k]):
+            cut = leading[k - 1][0] + 1
+            if k < len(leading) and leading[k][1] in (":", "="):
+                cut = leading[k][0] + 1
+            return _strip_edges(tokens[cut:]) or tokens
     return tokens
 
 
@@ -473,7 +454,7 @@ def _split_unit(tokens: list[Token]) -> tuple[list[Token], str | None]:
     while start > 0 and (tokens[start - 1].kind in (WORD, TEXT_WORD, SPACE)
                          or (tokens[start - 1].kind == CHAR and tokens[start - 1].text in "/.")):
         start -= 1
-    while start < end and tokens[start].kind == SPACE or (start < end and tokens[start].kind == CHAR):
+    while start < end and tokens[start].kind in (SPACE, CHAR):
         start += 1
     if start >= end or start == 0:
         return tokens, None
