@@ -12,6 +12,9 @@ Three parts, each printed with its workload named:
 3. RL batch: 4096 responses, 8 rollouts per prompt drawn from the 66 answer styles (hedged,
    truncated and ~0.3 % pathological rollouts included), as late in training when rollouts repeat.
    math-verify scores a 256-response slice of the same batch.
+4. The reward manager's path on both workloads: each sample's whole composite reward (default
+   terms) sent to one of the scoring processes, as ``reward_manager='revisual'`` does; wall time
+   tells how much of ``reward.score_timeout_s`` a step of that size needs.
 
 Speed is answers per CPU second (this process and its scoring processes together), so the
 ratio does not depend on how many cores are free; wall time is printed too.
@@ -137,6 +140,23 @@ def run_reward_fns(pairs, workers: int):
     pool.close()
     verdicts = [s.acc == 1.0 for s in scores]
     return verdicts, wall, cpu, sum(s.timed_out for s in scores), stats
+
+
+def run_manager_path(pairs, workers: int):
+    """Every sample's whole composite reward in a scoring process (the reward manager's path)."""
+    from reward_fns import ScoringPool, compose_rewards
+    from reward_fns.composite import score_in_worker
+
+    composite = compose_rewards()
+    with ScoringPool(workers=workers) as pool:
+        pool.warm_up()
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=workers) as ex:
+            results = list(ex.map(lambda item: pool.call(
+                score_in_worker, composite, {"response": item[0], "ground_truth": item[1], "response_length": 1000},
+                timeout_s=5.0), pairs))
+        wall = time.perf_counter() - t0
+    return wall, sum(not r.ok for r in results)
 
 
 def _math_verify_gold(gold: str) -> str:
@@ -267,6 +287,12 @@ def main() -> None:
         print(f"{name:<28}{len(rows):>6}{wall:>9.2f}{cpu:>8.2f}{len(rows) / max(cpu, 1e-9):>16.0f}{acc:>10.3f}{slow:>6}")
     ratio = (len(mix) / max(b_cpu, 1e-9)) / (len(base) / max(bm_cpu, 1e-9))
     print(f"reward_fns vs math-verify per core, RL batch: {ratio:.1f}x; scoring-process stats {b_stats}")
+
+    print(f"\nReward manager's path (whole composite per sample in {args.workers} scoring processes, 5 s deadline)")
+    for name, work in (("cold pass", pairs), ("RL batch", mix_pairs)):
+        wall, failed = run_manager_path(work, args.workers)
+        print(f"{name:<12}{len(work):>6} samples in {wall:.2f} s wall: {len(work) / wall:.0f}/s, "
+              f"{1000 * wall / len(work):.2f} ms per sample, {failed} failed")
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
 
