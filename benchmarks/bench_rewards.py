@@ -1,19 +1,31 @@
-"""Accuracy and speed of reward_fns vs math-verify and mathruler on one realistic rollout mix.
+"""Accuracy and speed of reward_fns vs math-verify and mathruler, side by side in one process.
 
-The mix imitates a GRPO step: prompts of the paper's answer styles (integers, option letters and
-letter sets, decimals, fractions and radicals, units/degrees/percent, symbolic expressions,
-intervals), 8 rollouts each with ~0.5-3k characters of reasoning, some hedged, truncated or
-pathological.  Every case carries a hand-set label; accuracy is agreement with the labels.
+Three parts, each printed with its workload named:
 
-    python benchmarks/bench_rewards.py [--responses 4096] [--baseline-responses 512]
+1. Accuracy on the labelled cases from other projects' test suites
+   (``benchmarks/data/peer_answer_cases.jsonl``, see its README): overall and per suite, for the
+   cases whose label is a plain fact and, separately, for those whose label is a policy choice.
+2. Cold pass: every distinct (response, gold) pair once (the 453 peer cases and this project's 66
+   answer styles inside ~1.6k characters of reasoning), all caches cleared and fresh scoring
+   processes, as early in RL training when most answers are new. math-verify (parse + verify) and
+   mathruler score the same pairs.
+3. RL batch: 4096 responses, 8 rollouts per prompt drawn from the 66 answer styles (hedged,
+   truncated and ~0.3 % pathological rollouts included), as late in training when rollouts repeat.
+   math-verify scores a 256-response slice of the same batch.
+4. The reward manager's path on both workloads: each sample's whole composite reward (default
+   terms) sent to one of the scoring processes, as ``reward_manager='revisual'`` does; wall time
+   tells how much of ``reward.score_timeout_s`` a step of that size needs.
 
-math-verify is slow, so by default it scores a 256-response slice of the same mix (its answers/s
-is what matters; its accuracy is also reported on the distinct cases).
+Speed is answers per CPU second (this process and its scoring processes together), so the
+ratio does not depend on how many cores are free; wall time is printed too.
+
+    python benchmarks/bench_rewards.py [--responses 4096] [--baseline-responses 256] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import sys
@@ -22,7 +34,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# (final answer as the model writes it, gold, correct?)
+PEER_CASES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "peer_answer_cases.jsonl")
+
+# This project's answer styles: (final answer as the model writes it, gold, correct?)
 CASES = [
     ("204", "204", True), ("205", "204", False), ("0204", "204", True), ("33", "33", True), ("12", "21", False),
     ("B", "B", True), ("(B)", "B", True), ("B. 12", "B", True), ("\\text{Option B}", "B", True), ("C", "B", False),
@@ -54,8 +68,25 @@ FILLER = (
 )
 
 
+def load_peer_cases(path: str = PEER_CASES) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def in_house_pairs() -> list[tuple[str, str, bool]]:
+    """The 66 answer styles, each once, inside a ~1.6k-character rollout."""
+    rng = random.Random(1)
+    pairs = []
+    for answer, gold, correct in CASES:
+        reasoning = FILLER * rng.randint(2, 12)
+        pairs.append((f"<think>{reasoning}</think> The final answer is \\boxed{{{answer}}}.", gold, correct))
+    for tail, gold, correct in HEDGED + NO_ANSWER:
+        pairs.append((f"<think>{FILLER * 4}</think> {tail}", gold, correct))
+    return pairs
+
+
 def build_mix(n: int, seed: int = 0) -> list[tuple[str, str, bool]]:
-    """``n`` responses, 8 per prompt, each prompt drawn from the labelled cases."""
+    """``n`` responses, 8 per prompt, each prompt drawn from the in-house answer styles."""
     rng = random.Random(seed)
     pool = [(f"\\boxed{{{a}}}", g, c) for a, g, c in CASES] + HEDGED + NO_ANSWER
     # Pathological answers are rare in real rollouts (~0.3% of prompts here), but present.
@@ -80,12 +111,18 @@ def _proc_cpu_seconds(pid: int) -> float:
         return 0.0
 
 
-def run_reward_fns(mix, workers: int):
-    import reward_fns
-    from reward_fns import equivalence, symbolic
+# ---- the three checkers, each on (response, gold) pairs -----------------------------------------
 
+
+def run_reward_fns(pairs, workers: int):
+    """Score with reward_fns as training does: fast paths in the calling threads, the symbolic
+    step in ``workers`` fresh scoring processes (so no cache survives from an earlier run)."""
+    import reward_fns
+    from reward_fns import equivalence, numeric
+
+    equivalence.analyse.cache_clear()
+    numeric._value.cache_clear()
     equivalence._symbolic_cache.clear()
-    symbolic.parse_gold.cache_clear()
     pool = reward_fns.ScoringPool(workers=workers)
     pool.warm_up()
     worker_pids = []
@@ -96,49 +133,100 @@ def run_reward_fns(mix, workers: int):
     cpu_workers0 = sum(_proc_cpu_seconds(p) for p in worker_pids)
     cpu0, t0 = time.process_time(), time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as ex:
-        scores = list(
-            ex.map(lambda item: reward_fns.score_answer(item[0], item[1], timeout_s=2.0, pool=pool), mix)
-        )
+        scores = list(ex.map(lambda item: reward_fns.score_answer(item[0], item[1], timeout_s=2.0, pool=pool), pairs))
     wall = time.perf_counter() - t0
     cpu = (time.process_time() - cpu0) + sum(_proc_cpu_seconds(p) for p in worker_pids) - cpu_workers0
     stats = dict(pool.stats)
     pool.close()
-    correct = sum((s.acc == 1.0) == label for s, (_, _, label) in zip(scores, mix))
-    hangs = sum(s.timed_out for s in scores)
-    return wall, cpu, correct, hangs, stats
+    verdicts = [s.acc == 1.0 for s in scores]
+    return verdicts, wall, cpu, sum(s.timed_out for s in scores), stats
 
 
-def run_math_verify(mix):
+def run_manager_path(pairs, workers: int):
+    """Every sample's whole composite reward in a scoring process (the reward manager's path)."""
+    from reward_fns import ScoringPool, compose_rewards
+    from reward_fns.composite import score_in_worker
+
+    composite = compose_rewards()
+    with ScoringPool(workers=workers) as pool:
+        pool.warm_up()
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=workers) as ex:
+            results = list(ex.map(lambda item: pool.call(
+                score_in_worker, composite, {"response": item[0], "ground_truth": item[1], "response_length": 1000},
+                timeout_s=5.0), pairs))
+        wall = time.perf_counter() - t0
+    return wall, sum(not r.ok for r in results)
+
+
+def _math_verify_gold(gold: str) -> str:
+    return gold if ("$" in gold or "\\boxed" in gold or "\\(" in gold) else "\\boxed{" + gold + "}"
+
+
+def run_math_verify(pairs):
+    """math-verify 0.9 with its defaults (its 5 s alarms work here: main thread). Also returns
+    the CPU time spent outside the calls that took over 4 s (those hit its alarms)."""
     from math_verify import parse, verify
 
-    t0 = time.perf_counter()
-    cpu0 = time.process_time()
-    correct = 0
-    slow = 0
-    for response, gold, label in mix:
-        start = time.perf_counter()
+    verdicts, slow, slow_cpu = [], 0, 0.0
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    for response, gold in pairs:
+        start, start_cpu = time.perf_counter(), time.process_time()
         try:
-            ok = verify(parse("\\boxed{" + gold + "}"), parse(response))
+            ok = bool(verify(parse(_math_verify_gold(gold)), parse(response)))
         except Exception:  # noqa: BLE001 - baseline: a raise is a 0
             ok = False
-        slow += time.perf_counter() - start > 4.0
-        correct += ok == label
-    return time.perf_counter() - t0, time.process_time() - cpu0, correct, slow
+        if time.perf_counter() - start > 4.0:
+            slow += 1
+            slow_cpu += time.process_time() - start_cpu
+        verdicts.append(ok)
+    cpu = time.process_time() - cpu0
+    run_math_verify.cpu_without_slow = cpu - slow_cpu
+    return verdicts, time.perf_counter() - t0, cpu, slow
 
 
-def run_mathruler(mix):
+def _mathruler_gold(gold: str) -> str:
+    from mathruler.grader import extract_boxed_content
+
+    gold = gold.strip()
+    if "\\boxed" in gold:
+        gold = extract_boxed_content(gold)
+    return gold.strip("$ ")
+
+
+def run_mathruler(pairs):
     from mathruler.grader import extract_boxed_content, grade_answer
 
-    t0 = time.perf_counter()
-    cpu0 = time.process_time()
-    correct = 0
-    for response, gold, label in mix:
+    verdicts = []
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    for response, gold in pairs:
         try:
-            ok = grade_answer(extract_boxed_content(response), gold)
+            ok = bool(grade_answer(extract_boxed_content(response), _mathruler_gold(gold)))
         except Exception:  # noqa: BLE001
             ok = False
-        correct += bool(ok) == label
-    return time.perf_counter() - t0, time.process_time() - cpu0, correct
+        verdicts.append(ok)
+    return verdicts, time.perf_counter() - t0, time.process_time() - cpu0
+
+
+# ---- report ---------------------------------------------------------------------------------------
+
+
+def _accuracy_table(cases: list[dict], verdicts: dict[str, list[bool]]) -> None:
+    names = list(verdicts)
+    suites = sorted({c["suite"] for c in cases}, key=lambda s: -sum(c["suite"] == s for c in cases))
+    print(f"\n{'suite':<24}{'kind':<8}{'cases':>6}" + "".join(f"{n:>17}" for n in names))
+    rows = [(s, False) for s in suites] + [("all", False)] + [(s, True) for s in suites] + [("all", True)]
+    for suite, policy in rows:
+        idx = [i for i, c in enumerate(cases) if (suite == "all" or c["suite"] == suite) and (c["policy"] is not None) == policy]
+        if not idx:
+            continue
+        cells = []
+        for name in names:
+            right = sum(verdicts[name][i] == cases[i]["label"] for i in idx)
+            cells.append(f"{right}/{len(idx)} {100 * right / len(idx):5.1f}%")
+        cells = [f"{c:>17}" for c in cells]
+        label = "policy" if policy else "fact"
+        print(f"{suite:<24}{label:<8}{len(idx):>6}" + "".join(cells))
 
 
 def main() -> None:
@@ -147,35 +235,65 @@ def main() -> None:
     parser.add_argument("--baseline-responses", type=int, default=256)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
+    print(f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f} at start")
 
+    # 1 + 2: the cold pass over every distinct pair; accuracy comes from the same run.
+    cases = load_peer_cases()
+    house = in_house_pairs()
+    pairs = [(c["response"], c["gold"]) for c in cases] + [(r, g) for r, g, _ in house]
+    ours, o_wall, o_cpu, o_timeouts, o_stats = run_reward_fns(pairs, args.workers)
+    mv, m_wall, m_cpu, m_slow = run_math_verify(pairs)
+    mr, r_wall, r_cpu = run_mathruler(pairs)
+    n_peer = len(cases)
+    print(f"\nAccuracy on {n_peer} labelled cases from other projects' test suites "
+          f"({sum(c['policy'] is None for c in cases)} plain facts, {sum(c['policy'] is not None for c in cases)} policy choices)")
+    _accuracy_table(cases, {"reward_fns": ours[:n_peer], "math-verify": mv[:n_peer], "mathruler": mr[:n_peer]})
+    labels = [c for _, _, c in house]
+    cells = []
+    for verdict in (ours, mv, mr):
+        right = sum(v == label for v, label in zip(verdict[n_peer:], labels))
+        cells.append(f"{f'{right}/{len(house)} {100 * right / len(house):5.1f}%':>17}")
+    print(f"{'this project (styles)':<24}{'fact':<8}{len(house):>6}" + "".join(cells))
+
+    print(f"\nCold pass: {len(pairs)} distinct (response, gold) pairs, each once, caches cleared")
+    print(f"{'checker':<28}{'wall s':>9}{'CPU s':>8}{'answers/s/core':>16}{'>4 s':>6}")
+    for name, wall, cpu, slow in (("reward_fns (2 processes)", o_wall, o_cpu, o_timeouts),
+                                  ("math-verify parse+verify", m_wall, m_cpu, m_slow),
+                                  ("mathruler grade_answer", r_wall, r_cpu, 0)):
+        print(f"{name:<28}{wall:>9.2f}{cpu:>8.2f}{len(pairs) / max(cpu, 1e-9):>16.0f}{slow:>6}")
+    ours_rate = len(pairs) / max(o_cpu, 1e-9)
+    mv_rate_without_slow = (len(pairs) - m_slow) / max(run_math_verify.cpu_without_slow, 1e-9)
+    print(f"math-verify without its {m_slow} calls over 4 s: {mv_rate_without_slow:.0f} answers/s/core")
+    print(f"reward_fns vs math-verify per core, cold pass: {ours_rate / (len(pairs) / max(m_cpu, 1e-9)):.1f}x "
+          f"({ours_rate / mv_rate_without_slow:.1f}x against math-verify without those calls); "
+          f"scoring-process stats {o_stats}")
+
+    # 3: the RL batch.
     mix = build_mix(args.responses)
-    distinct = [(f"<think>{FILLER}</think> \\boxed{{{a}}}", g, c) for a, g, c in CASES] + [
-        (f"<think>{FILLER}</think> {t}", g, c) for t, g, c in HEDGED + NO_ANSWER
-    ]
-    print(f"mix: {len(mix)} responses (8 per prompt), mean {sum(len(r) for r, _, _ in mix) / len(mix):.0f} chars; "
-          f"{len(distinct)} distinct labelled cases; {os.cpu_count()} CPUs")
+    mix_pairs = [(r, g) for r, g, _ in mix]
+    b_ours, b_wall, b_cpu, b_timeouts, b_stats = run_reward_fns(mix_pairs, args.workers)
+    base = mix_pairs[: args.baseline_responses]
+    b_mv, bm_wall, bm_cpu, bm_slow = run_math_verify(base)
+    b_mr, br_wall, br_cpu = run_mathruler(mix_pairs)
+    mean_chars = sum(len(r) for r, _ in mix_pairs) / len(mix_pairs)
+    print(f"\nRL batch: {len(mix)} responses, 8 rollouts per prompt, mean {mean_chars:.0f} characters")
+    print(f"{'checker':<28}{'n':>6}{'wall s':>9}{'CPU s':>8}{'answers/s/core':>16}{'accuracy':>10}{'>4 s':>6}")
+    for name, verdicts, rows, wall, cpu, slow in (
+        ("reward_fns (2 processes)", b_ours, mix, b_wall, b_cpu, b_timeouts),
+        ("math-verify parse+verify", b_mv, mix[: args.baseline_responses], bm_wall, bm_cpu, bm_slow),
+        ("mathruler grade_answer", b_mr, mix, br_wall, br_cpu, 0),
+    ):
+        acc = sum(v == label for v, (_, _, label) in zip(verdicts, rows)) / len(rows)
+        print(f"{name:<28}{len(rows):>6}{wall:>9.2f}{cpu:>8.2f}{len(rows) / max(cpu, 1e-9):>16.0f}{acc:>10.3f}{slow:>6}")
+    ratio = (len(mix) / max(b_cpu, 1e-9)) / (len(base) / max(bm_cpu, 1e-9))
+    print(f"reward_fns vs math-verify per core, RL batch: {ratio:.1f}x; scoring-process stats {b_stats}")
 
-    wall, cpu, correct, hangs, stats = run_reward_fns(mix, args.workers)
-    _, _, d_correct, _, _ = run_reward_fns(distinct, args.workers)
-    rows = [("reward_fns (this)", len(mix), wall, cpu, correct / len(mix), d_correct / len(distinct), hangs)]
-
-    base = mix[: args.baseline_responses]
-    mv_wall, mv_cpu, mv_correct, mv_slow = run_math_verify(base)
-    _, _, mvd_correct, _ = run_math_verify(distinct)
-    rows.append(("math-verify parse+verify", len(base), mv_wall, mv_cpu, mv_correct / len(base),
-                 mvd_correct / len(distinct), mv_slow))
-
-    mr_wall, mr_cpu, mr_correct = run_mathruler(mix)
-    _, _, mrd_correct = run_mathruler(distinct)
-    rows.append(("mathruler grade_answer", len(mix), mr_wall, mr_cpu, mr_correct / len(mix),
-                 mrd_correct / len(distinct), 0))
-
-    print(f"\n{'checker':<26}{'n':>6}{'wall s':>9}{'CPU s':>8}{'ans/s/core':>12}{'acc(mix)':>10}{'acc(distinct)':>15}{'>timeout':>10}")
-    for name, n, w, c, acc, dacc, h in rows:
-        print(f"{name:<26}{n:>6}{w:>9.2f}{c:>8.2f}{n / max(c, 1e-9):>12.0f}{acc:>10.3f}{dacc:>15.3f}{h:>10}")
-    speedup = (len(mix) / max(cpu, 1e-9)) / (len(base) / max(mv_cpu, 1e-9))
-    print(f"\nreward_fns vs math-verify throughput per core: {speedup:.1f}x; "
-          f"{len(mix)} responses in {wall:.2f} s wall with {args.workers} scoring processes; pool stats {stats}")
+    print(f"\nReward manager's path (whole composite per sample in {args.workers} scoring processes, 5 s deadline)")
+    for name, work in (("cold pass", pairs), ("RL batch", mix_pairs)):
+        wall, failed = run_manager_path(work, args.workers)
+        print(f"{name:<12}{len(work):>6} samples in {wall:.2f} s wall: {len(work) / wall:.0f}/s, "
+              f"{1000 * wall / len(work):.2f} ms per sample, {failed} failed")
+    print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
 
 if __name__ == "__main__":

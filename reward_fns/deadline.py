@@ -127,10 +127,15 @@ class ScoringPool:
     """Persistent scoring processes with a hard, externally enforced deadline per call.
 
     ``call(fn, *args, timeout_s=...)`` runs ``fn(*args)`` (``fn`` must be picklable by reference,
-    i.e. a module-level function) in an idle worker.  If the result is not back by the deadline
-    the worker is SIGKILLed and replaced; the call returns ``CallResult(ok=False, timed_out=True)``.
-    Exceptions inside ``fn`` come back as ``error``; nothing raises to the caller.  Thread-safe:
-    at most ``workers`` calls run at once, the rest wait for an idle worker.
+    i.e. a module-level function) in an idle worker. The deadline counts from submission: time
+    spent waiting for a free worker counts against it, so ``n`` calls submitted together all
+    return within one deadline however slow each is, instead of ``n / workers`` deadlines one
+    after the other. A call whose deadline passes while it waits never runs; one whose result
+    is not back in time has its worker SIGKILLed (a replacement starts in the background). Both
+    return ``CallResult(ok=False, timed_out=True)`` with the reason in ``error``. Exceptions
+    inside ``fn`` come back as ``error``; nothing raises to the caller (except a worker that
+    cannot start at all: :class:`WorkerStartupError`). Thread-safe: at most ``workers`` calls run
+    at once.
     """
 
     def __init__(
@@ -149,9 +154,10 @@ class ScoringPool:
         self._startup_timeout_s = startup_timeout_s
         self._idle: queue.Queue[_Worker | None] = queue.Queue()
         self._lock = threading.Lock()
+        self._warm_up_lock = threading.Lock()  # two warm-ups holding one slot each would deadlock
         self._ids = itertools.count()
         self._closed = False
-        self.stats = {"calls": 0, "timeouts": 0, "errors": 0, "respawns": 0}
+        self.stats = {"calls": 0, "timeouts": 0, "expired_in_queue": 0, "errors": 0, "respawns": 0}
         for _ in range(workers):
             self._idle.put(None)  # started lazily, by the first call that needs it
 
@@ -162,38 +168,68 @@ class ScoringPool:
     def _start_worker(self) -> _Worker:
         return _Worker(self._preload, self._memory_limit_mb, self._startup_timeout_s)
 
-    def warm_up(self) -> None:
-        """Start every worker now rather than on first use."""
-        started = []
-        for _ in range(self.size):
-            worker = self._idle.get()
-            if worker is None or not worker.alive():
-                worker = self._start_worker()
-            started.append(worker)
-        for worker in started:
+    def _replace_in_background(self) -> None:
+        """Start a replacement for a killed worker off the caller's path (its start-up, about a
+        second with math-verify warmed up, must not eat into anyone's deadline)."""
+
+        def start() -> None:
+            worker = None
+            if not self._closed:
+                try:
+                    worker = self._start_worker()
+                except WorkerStartupError:
+                    worker = None  # the next call retries on its own thread and reports why
             self._idle.put(worker)
 
-    def call(self, fn: Callable, *args, timeout_s: float, **kwargs) -> CallResult:
-        """Run ``fn(*args, **kwargs)`` in a worker with a hard deadline of ``timeout_s`` seconds."""
+        self._count("respawns")
+        threading.Thread(target=start, name="revisual-scoring-respawn", daemon=True).start()
+
+    def warm_up(self) -> None:
+        """Start every worker now rather than on first use (waits for calls in flight)."""
+        with self._warm_up_lock:
+            started = []
+            try:
+                for _ in range(self.size):
+                    worker = self._idle.get()
+                    started.append(worker)
+                    if worker is None or not worker.alive():
+                        started[-1] = self._start_worker()
+            finally:
+                for worker in started:
+                    self._idle.put(worker)
+
+    def call(self, fn: Callable, *args, timeout_s: float, deadline: float | None = None, **kwargs) -> CallResult:
+        """Run ``fn(*args, **kwargs)`` in a worker; it must be done ``timeout_s`` seconds after
+        submission, or by ``deadline`` (a ``time.monotonic()`` instant) when the caller's clock
+        started earlier, e.g. when the sample entered the reward manager."""
         if self._closed:
             raise RuntimeError("ScoringPool is closed")
+        if deadline is None:
+            deadline = time.monotonic() + timeout_s
         self._count("calls")
-        worker = self._idle.get()
+        try:
+            worker = self._idle.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            return self._expired()
+        replaced = False  # the slot goes to a background replacement instead of back to the queue
         try:
             if worker is None or not worker.alive():
                 if worker is not None:
                     worker.kill()
                     self._count("respawns")
                 worker = self._start_worker()
+            if time.monotonic() >= deadline:
+                return self._expired()
             job_id = next(self._ids)
             payload = pickle.dumps((fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
             worker.send((job_id, payload))
-            reply = worker.receive(time.monotonic() + timeout_s)
+            reply = worker.receive(deadline)
             if reply is None:
                 worker.kill()
-                worker = None
+                self._replace_in_background()
+                replaced = True
                 self._count("timeouts")
-                return CallResult(ok=False, timed_out=True)
+                return CallResult(ok=False, timed_out=True, error="killed at its deadline")
             reply_id, ok, value = reply
             if reply_id != job_id:
                 raise RuntimeError(f"scoring process answered job {reply_id}, expected {job_id}")
@@ -208,11 +244,18 @@ class ScoringPool:
             # Crashed (segfault, OOM kill) or desynchronised worker: replace it, score as error.
             if worker is not None:
                 worker.kill()
-            worker = None
+                self._replace_in_background()
+                replaced = True
             self._count("errors")
             return CallResult(ok=False, error=f"{type(exc).__name__}: {exc}")
         finally:
-            self._idle.put(worker)
+            if not replaced:
+                self._idle.put(worker)
+
+    def _expired(self) -> CallResult:
+        self._count("timeouts")
+        self._count("expired_in_queue")
+        return CallResult(ok=False, timed_out=True, error="deadline passed while waiting for a scoring process")
 
     def close(self) -> None:
         """Stop all workers.  Waits for calls in flight to hand their worker back."""

@@ -1,27 +1,28 @@
-"""Answer equivalence: normalisation, cheap fast paths, then guarded symbolic checking.
+"""Answer equivalence: normalisation, the parser-based comparison, then guarded symbolic checking.
 
-The fast paths (string, multiple choice, exact numbers, constant closed forms, element-wise
-tuples) are bounded-time and run in the calling process.  Only pairs they cannot decide go to
+Normalisation (:mod:`reward_fns.normalize`), parsing (:mod:`reward_fns.answer_parse`) and
+comparison (:mod:`reward_fns.answer_compare`) are bounded-time and run in the calling process;
+they decide almost every pair. Only pairs that use notation the parser does not model go to
 math-verify, and by default that happens in a :class:`~reward_fns.deadline.ScoringPool` worker
 with a hard deadline.
 """
 
 from __future__ import annotations
 
-import re
+import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from fractions import Fraction
 
+from reward_fns.answer_compare import compare
+from reward_fns.answer_parse import FUNCTIONS, GluedNumbers, ParseError, parse_answer
 from reward_fns.choices import OPTION_LETTERS, letter_set, split_option_label
-from reward_fns.normalize import Normalized, normalize_answer, normalize_latex
-from reward_fns.numeric import close_enough, evaluate_constant, parse_exact, rounds_to
+from reward_fns.latex_tokens import WORD
+from reward_fns.normalize import TEXT_WORD, Normalized, normalize_answer, normalize_latex
 from reward_fns.symbolic import symbolic_equivalent
 
 DEFAULT_TIMEOUT_S = 2.0
-_WORDS = re.compile(r"^[A-Za-z][A-Za-z '\-]*$")
-_SIMPLE_LHS = re.compile(r"^[A-Za-z](?:_\{?\w+\}?)?(?:\([A-Za-z]\))?$|^\\[A-Za-z]+$")
+_NOT_TEXT = FUNCTIONS | {"and", "or", "pi", "infty"}
 
 
 @dataclass(frozen=True)
@@ -34,117 +35,62 @@ class EquivalenceResult:
     error: bool = False
 
 
-# ---- fast paths ------------------------------------------------------------------------------
+# ---- fast path: normalise, parse, compare ----------------------------------------------------
 
 
-def _outer_brackets(text: str) -> tuple[str, str, str]:
-    """(open, close, inner) for ``(..)``, ``[..]``, ``\\{..\\}``; ('', '', text) otherwise."""
-    for open_, close in (("\\{", "\\}"), ("(", ")"), ("[", "]")):
-        if text.startswith(open_) and text.endswith(close) and len(text) > len(open_) + len(close):
-            inner = text[len(open_) : -len(close)]
-            if _depth_ok(inner):
-                return open_, close, inner
-    return "", "", text
+@functools.lru_cache(maxsize=16384)
+def analyse(answer: str) -> tuple[Normalized, tuple | None]:
+    """Normalised form and parse tree of one answer (None if it does not parse); cached, since
+    the rollouts of a prompt share their gold and often repeat an answer."""
+    norm = normalize_answer(answer)
+    try:
+        node = parse_answer(norm.tokens) if norm.tokens else None
+    except GluedNumbers:
+        node = ("text", norm.text)  # "2 3" or "11.0 4/9": no number, equal only to itself
+    except ParseError:
+        node = None
+    return norm, node
 
 
-def _depth_ok(text: str) -> bool:
-    depth = 0
-    for ch in text:
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-            if depth < 0:
-                return False
-    return depth == 0
-
-
-def _split_top_level(text: str) -> list[str]:
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return parts
-
-
-def _strip_equation_lhs(pred: str, gold: str) -> str:
-    """``x=5`` -> ``5`` when the gold is not an equation and the left side is a bare name."""
-    if "=" in pred and "=" not in gold:
-        lhs, _, rhs = pred.rpartition("=")
-        lhs = lhs.split("=")[0]
-        if rhs and _SIMPLE_LHS.match(lhs):
-            return rhs
-    return pred
-
-
-def _numbers_equal(pred: str, gold: str, pred_norm: Normalized, gold_norm: Normalized) -> bool | None:
-    """Exact / rounding comparison of plain numbers and constant closed forms; None if either
-    side is not a constant."""
-    p_exact, g_exact = parse_exact(pred), parse_exact(gold)
-    if p_exact is not None and g_exact is not None:
-        candidates = [p_exact]
-        if pred_norm.percent and not gold_norm.percent:
-            candidates.append(p_exact / 100)
-        if gold_norm.percent and not pred_norm.percent:
-            candidates.append(p_exact * 100)
-        return any(c == g_exact or rounds_to(c, gold) for c in candidates)
-    p_float = float(p_exact) if p_exact is not None else evaluate_constant(pred)
-    g_float = float(g_exact) if g_exact is not None else evaluate_constant(gold)
-    if p_float is None or g_float is None:
-        return None
-    if close_enough(p_float, g_float):
-        return True
-    if g_exact is not None and p_exact is None:
-        # A closed form against a rounded decimal gold: 1.73 accepts \sqrt{3}.
-        try:
-            return rounds_to(Fraction(p_float), gold)
-        except (OverflowError, ValueError):
-            return False
+def _is_text(norm: Normalized) -> bool:
+    """Prose rather than mathematics: a word of ``\\text{}`` or a plain word of 3+ letters (not a
+    function name, and not a subscript such as ``S_{ABC}``)."""
+    tokens = norm.tokens
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.text == "_" and i + 1 < len(tokens):
+            i += 2
+            if tokens[i - 1].text == "{":
+                while i < len(tokens) and tokens[i].text != "}":
+                    i += 1
+            continue
+        word = tok.text.lower()
+        if tok.kind == TEXT_WORD and len(word) > 1 and word not in _NOT_TEXT:
+            return True
+        if tok.kind == WORD and len(word) > 2 and word not in _NOT_TEXT:
+            return True
+        i += 1
     return False
 
 
-def _fast_values(pred: str, gold: str, pred_norm: Normalized, gold_norm: Normalized, depth: int = 0) -> bool | None:
-    """Compare two normalised non-choice answers; None means "ask the symbolic checker"."""
-    if pred == gold:
+def _text_key(norm: Normalized) -> str:
+    return "".join(norm.text.lower().split()).rstrip(".")
+
+
+def compare_normalized(pred: str, gold: str) -> bool | None:
+    """Compare two non-choice answers; None means "ask the symbolic checker"."""
+    pred_norm, pred_node = analyse(pred)
+    gold_norm, gold_node = analyse(gold)
+    if pred_norm.text == gold_norm.text:
         return True
-    if not pred or not gold:
+    if not pred_norm.text or not gold_norm.text:
         return False
-    pred = _strip_equation_lhs(pred, gold)
-    if pred == gold:
-        return True
-    if _WORDS.match(gold) and len(gold) > 1:
-        return pred.lower().replace(" ", "") == gold.lower().replace(" ", "")
-    numeric = _numbers_equal(pred, gold, pred_norm, gold_norm)
-    if numeric is not None:
-        return numeric
-    if depth < 2:
-        p_open, p_close, p_inner = _outer_brackets(pred)
-        g_open, g_close, g_inner = _outer_brackets(gold)
-        p_items, g_items = _split_top_level(p_inner), _split_top_level(g_inner)
-        if len(g_items) > 1 and len(p_items) == len(g_items) and (p_open, p_close) == (g_open, g_close):
-            plain = Normalized(text="")
-            if g_open in ("(", "["):
-                verdicts = [_fast_values(p, g, plain, plain, depth + 1) for p, g in zip(p_items, g_items)]
-                if all(v is True for v in verdicts):
-                    return True
-                if all(v is not None for v in verdicts):
-                    return False
-            else:
-                remaining = list(p_items)
-                for g in g_items:
-                    match = next((p for p in remaining if _fast_values(p, g, plain, plain, depth + 1) is True), None)
-                    if match is None:
-                        break
-                    remaining.remove(match)
-                else:
-                    return True
-    return None
+    if _is_text(pred_norm) or _is_text(gold_norm):
+        return _text_key(pred_norm) == _text_key(gold_norm)
+    if pred_node is None or gold_node is None:
+        return None
+    return compare(pred_node, gold_node, pred_percent=pred_norm.percent, gold_percent=gold_norm.percent)
 
 
 def _mc_letters(raw: str, normalized: str) -> frozenset[str] | None:
@@ -186,10 +132,10 @@ def fast_equivalence(pred: str, gold: str, *, choices: list[str] | None = None) 
     if letter is not None and option_text:
         pred = option_text  # "B. 12" against a non-letter gold: compare the option text
 
-    pred_norm, gold_norm = normalize_answer(pred), normalize_answer(gold)
+    pred_norm, gold_norm = analyse(pred)[0], analyse(gold)[0]
     if pred_norm.unit and gold_norm.unit and pred_norm.unit != gold_norm.unit:
         return False, "unit", pred_norm.text, gold_norm.text
-    verdict = _fast_values(pred_norm.text, gold_norm.text, pred_norm, gold_norm)
+    verdict = compare_normalized(pred, gold)
     path = "fast" if verdict is not None else "symbolic"
     return verdict, path, pred_norm.text, gold_norm.text
 
@@ -284,9 +230,12 @@ def is_equivalent(
     * ``choices``: optional list of option texts (A, B, C...).  With a letter gold, a prediction
       that is an option's text maps to its letter; with a text gold (MathVista), a predicted
       letter maps to its option text.
-    * Exact rational/decimal comparison; a gold decimal also accepts a more precise prediction
-      that rounds to it.  Constant closed forms are compared numerically (rel. 1e-9).
-    * Anything else goes to math-verify on the two normalised strings, guarded against
+    * Parsed and compared without sympy (:mod:`reward_fns.answer_compare`): lists and sets as
+      multisets, tuples, intervals and matrices in order, ``x = v`` by its value, equations and
+      inequalities up to a constant factor, expressions by exact (``Fraction``) or complex
+      evaluation at fixed points; a gold decimal also accepts a more precise value that rounds
+      to it.
+    * Notation the parser does not model goes to math-verify on the two normalised strings, guarded against
       pathological input, in a scoring process killed after ``timeout_s`` seconds (``pool``
       defaults to the process-wide :func:`~reward_fns.deadline.default_pool`).  A timeout is
       False.  ``timeout_s=None`` runs math-verify in this process without a deadline (for code

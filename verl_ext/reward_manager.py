@@ -2,8 +2,10 @@
 
 Unlike ``reward.custom_reward_function``, a reward manager sees the response token count, which
 the efficient-length term needs.  Each sample is scored by a persistent ``reward_fns`` scoring
-process; a sample whose scoring crashes or overruns ``reward.score_timeout_s`` is scored 0 with
-``reward_error`` / ``reward_timeout`` set, and the training step goes on.
+process; a sample whose scoring crashes or is not done ``reward.score_timeout_s`` seconds after it
+reached the manager (decoding and waiting for a free scoring process count) is scored 0 with
+``reward_error`` / ``reward_timeout`` set, and the training step goes on.  verl submits a step's
+samples together, so a step's scoring takes at most about one deadline, however slow the terms.
 
 Config read from the trainer config (all optional, defaults shown)::
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from verl import DataProto
@@ -40,11 +43,22 @@ _pools_lock = threading.Lock()
 
 
 def _shared_pool(workers: int) -> ScoringPool:
-    """One pool per process and size: every manager instance in a RewardLoopWorker shares it."""
+    """One pool per process and size: every manager instance in a RewardLoopWorker shares it.
+
+    Its processes start in the background right away, so the first step's samples do not spend
+    their deadline on start-up (a start-up failure is reported by the first call instead)."""
     with _pools_lock:
         if workers not in _pools:
-            _pools[workers] = ScoringPool(workers=workers)
+            pool = _pools[workers] = ScoringPool(workers=workers)
+            threading.Thread(target=_warm_up_quietly, args=(pool,), name="revisual-scoring-warmup", daemon=True).start()
         return _pools[workers]
+
+
+def _warm_up_quietly(pool: ScoringPool) -> None:
+    try:
+        pool.warm_up()
+    except Exception as exc:  # noqa: BLE001 - the first call raises it again, with context
+        logger.warning("revisual reward: scoring processes did not start: %s", exc)
 
 
 def _reward_option(config, key: str, default):
@@ -88,17 +102,18 @@ class RevisualRewardManager(NaiveRewardManager):
         text = self.tokenizer.decode(response_ids[:valid_length], skip_special_tokens=True)
         return text, valid_length
 
-    def _score(self, kwargs: dict) -> dict[str, float]:
-        result = self.pool.call(score_in_worker, self.composite, kwargs, timeout_s=self.timeout_s)
+    def _score(self, kwargs: dict, deadline: float) -> dict[str, float]:
+        result = self.pool.call(score_in_worker, self.composite, kwargs, timeout_s=self.timeout_s, deadline=deadline)
         if result.ok:
             return dict(result.value)
         logger.warning("revisual reward: sample %s (%s)", "timed out" if result.timed_out else "failed", result.error)
         return self.composite.failed_result(timed_out=result.timed_out)
 
     async def run_single(self, data: DataProto) -> dict:
+        deadline = time.monotonic() + self.timeout_s  # from submission: every wait below counts
         try:
             data_item = data[-1:][0]
-            response, response_length = await self.loop.run_in_executor(self.executor, self._decode, data_item)
+            response, response_length = await self.loop.run_in_executor(None, self._decode, data_item)
             non_tensor = data_item.non_tensor_batch
             extra_info = non_tensor.get("extra_info", None)
             kwargs = {
@@ -108,7 +123,7 @@ class RevisualRewardManager(NaiveRewardManager):
                 "data_source": str(non_tensor.get("data_source", "")),
                 "extra_info": dict(extra_info) if isinstance(extra_info, dict) else {},
             }
-            info = await self.loop.run_in_executor(self.executor, self._score, kwargs)
+            info = await self.loop.run_in_executor(self.executor, self._score, kwargs, deadline)
         except Exception as exc:  # noqa: BLE001 - one bad sample must never kill the step
             logger.warning("revisual reward: scoring raised %s: %s", type(exc).__name__, exc)
             info = self.composite.failed_result(timed_out=False)
