@@ -1,9 +1,10 @@
 """Opt-in heuristic terms modelled on ReVisual-R1's released ``math.py``.
 
 The released code adds ``0.05 * (self_critique + image_revisit + repetition)`` to the reward;
-the paper never mentions these terms.  They are re-implemented from the description in
-``shared/reference/revisual-r1.md`` §4.2 (keyword lists and weights are our own) and are off
-unless named in ``reward.terms``.  Each returns a value in [0, 1].
+the paper never mentions these terms.  They are re-implemented from what that file computes (a
+weighted count of self-critique keywords, references back to the image, a penalty for repeated
+sentences and n-grams; our keyword lists and weights are our own) and are off unless named in
+``reward.terms``.  Each returns a value in [0, 1].
 """
 
 from __future__ import annotations
