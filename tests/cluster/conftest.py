@@ -66,57 +66,80 @@ class LocalRayCluster:
         )
         self.env = env
         self.nodes: list[subprocess.Popen] = []
+        self.node_dirs: dict[str, Path] = {}
         self.address: str | None = None
         self.dashboard_url: str | None = None
 
-    def _start(self, name: str, args: list[str]) -> None:
-        temp = self.root / name
-        temp.mkdir()
-        low, high = _free_port_range()
-        cmd = [
-            str(BIN / "ray"), "start", "--block", "--disable-usage-stats",
-            "--temp-dir", str(temp),
-            "--node-manager-port", str(_free_port()),
-            "--object-manager-port", str(_free_port()),
-            "--dashboard-agent-listen-port", str(_free_port()),
-            "--dashboard-agent-grpc-port", str(_free_port()),
-            "--metrics-export-port", str(_free_port()),
-            "--runtime-env-agent-port", str(_free_port()),
-            "--min-worker-port", str(low), "--max-worker-port", str(high),
-            "--object-store-memory", str(300 * 1024 * 1024),
-            *args,
-        ]  # fmt: skip
-        log = open(self.root / f"{name}.log", "w")
-        proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.nodes.append(proc)
-        self._wait_started(proc, self.root / f"{name}.log")
+    def _start(self, name: str, node_args) -> None:
+        """Start a node; ``node_args()`` gives its own flags, with ports picked afresh on each try.
+
+        A port found free can be taken by another process before Ray binds it, so a node that does
+        not come up is stopped and started once more on new ports.
+        """
+        for attempt in (1, 2):
+            temp = self.root / f"{name}-{attempt}"
+            temp.mkdir()
+            low, high = _free_port_range()
+            cmd = [
+                str(BIN / "ray"), "start", "--block", "--disable-usage-stats",
+                "--temp-dir", str(temp),
+                "--node-manager-port", str(_free_port()),
+                "--object-manager-port", str(_free_port()),
+                "--dashboard-agent-listen-port", str(_free_port()),
+                "--dashboard-agent-grpc-port", str(_free_port()),
+                "--metrics-export-port", str(_free_port()),
+                "--runtime-env-agent-port", str(_free_port()),
+                "--min-worker-port", str(low), "--max-worker-port", str(high),
+                "--object-store-memory", str(300 * 1024 * 1024),
+                *node_args(),
+            ]  # fmt: skip
+            log_path = self.root / f"{name}-{attempt}.log"
+            with open(log_path, "w") as log:
+                proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                self._wait_started(proc, log_path, temp)
+            except RuntimeError:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait()
+                if attempt == 2:
+                    raise
+                continue
+            self.nodes.append(proc)
+            self.node_dirs[name] = temp
+            return
 
     @staticmethod
-    def _wait_started(proc: subprocess.Popen, log: Path, limit_s: float = 120) -> None:
+    def _wait_started(proc: subprocess.Popen, log: Path, temp: Path, limit_s: float = 120) -> None:
         # A bound on waiting, so a broken start fails the test instead of hanging it (no assertion on time).
         deadline = time.monotonic() + limit_s
         while "Ray runtime started" not in log.read_text():
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"ray start failed:\n{log.read_text()[-3000:]}")
+                tails = [f"--- {p.name}\n{p.read_text(errors='replace')[-1500:]}"
+                         for p in sorted(temp.glob("session_*/logs/*")) if p.suffix in (".out", ".err") and p.stat().st_size]  # fmt: skip
+                raise RuntimeError(f"ray start failed:\n{log.read_text()[-3000:]}\n" + "\n".join(tails)[-6000:])
             time.sleep(0.5)
 
     def start_head(self, num_cpus: int, num_gpus: int) -> str:
-        port, dashboard = _free_port(), _free_port()
-        self._start(
-            "head",
-            [
-                "--head", "--port", str(port), "--num-cpus", str(num_cpus), "--num-gpus", str(num_gpus),
-                "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
+        ports = {}
+
+        def head_args():
+            ports.update(gcs=_free_port(), dashboard=_free_port())
+            return [
+                "--head", "--port", str(ports["gcs"]), "--num-cpus", str(num_cpus), "--num-gpus", str(num_gpus),
+                "--dashboard-host", "127.0.0.1", "--dashboard-port", str(ports["dashboard"]),
                 "--ray-client-server-port", str(_free_port()),
-            ],
-        )  # fmt: skip
-        self.address = (self.root / "head" / "ray_current_cluster").read_text().strip()
-        self.dashboard_url = f"http://127.0.0.1:{dashboard}"
+            ]  # fmt: skip
+
+        self._start("head", head_args)
+        self.address = (self.node_dirs["head"] / "ray_current_cluster").read_text().strip()
+        self.dashboard_url = f"http://127.0.0.1:{ports['dashboard']}"
         return self.address
 
-    def add_node(self, num_cpus: int, num_gpus: int) -> None:
+    def add_node(self, num_cpus: int, num_gpus: int) -> str:
+        """Add a worker node; returns its name (its temp folder is ``node_dirs[name]``)."""
         name = f"worker{len(self.nodes)}"
-        self._start(name, ["--address", self.address, "--num-cpus", str(num_cpus), "--num-gpus", str(num_gpus)])
+        self._start(name, lambda: ["--address", self.address, "--num-cpus", str(num_cpus), "--num-gpus", str(num_gpus)])
+        return name
 
     def client_env(self, **extra: str) -> dict[str, str]:
         """The environment of a process on this machine that talks to the cluster."""

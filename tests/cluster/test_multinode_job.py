@@ -23,7 +23,7 @@ def _rank_files(checkpoint: Path) -> list[str]:
 @pytest.mark.e2e
 def test_stage2_runs_across_two_nodes_through_ray_job_submit(ray_cluster, tmp_path):
     ray_cluster.start_head(num_cpus=16, num_gpus=1)
-    ray_cluster.add_node(num_cpus=16, num_gpus=1)
+    worker = ray_cluster.add_node(num_cpus=16, num_gpus=1)
     run = tmp_path / "stage2"  # absolute: the job runs inside Ray's unpacked copy of the repo
 
     job = ray_cluster.submit(
@@ -54,6 +54,6 @@ def test_stage2_runs_across_two_nodes_through_ray_job_submit(ray_cluster, tmp_pa
 
     # A training worker on each node (each declares one GPU unit, so one FSDP rank each): Ray logs
     # an actor in the temp folder of the node that runs it.
-    for node in ("head", "worker1"):
-        worker_logs = (ray_cluster.root / node).glob("session_*/logs/worker-*.out")
+    for node in ("head", worker):
+        worker_logs = ray_cluster.node_dirs[node].glob("session_*/logs/worker-*.out")
         assert any(":actor_name:WorkerDict" in p.read_text(errors="replace").splitlines() for p in worker_logs), node
