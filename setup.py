@@ -2,12 +2,14 @@
 
 from setuptools import find_packages, setup
 
-# Verified together on the CPU (Python 3.11, torch 2.13.0+cpu) for the whole test suite.
+# Two verified sets (docs/install.md): the CPU set (Python 3.11, torch 2.13.0+cpu, the whole test
+# suite) and the GPU set (the `gpu` extra, resolved against verl 0.9.1's own vLLM pins). Where they
+# differ, the base requirement is a range whose upper end is the CPU version, so a plain install picks
+# the CPU set, and the `gpu` extra pins the GPU version inside the range.
 INSTALL_REQUIRES = [
     "verl==0.9.1",
-    # verl's GPU extra pins torch 2.11 for vLLM 0.24; the CPU path is verified on 2.13.0.
-    "torch>=2.11,<=2.13.0",
-    "transformers==5.10.4",
+    "torch>=2.11,<=2.13.0",  # GPU 2.11.0 (vLLM 0.24.0 pins it), CPU 2.13.0
+    "transformers>=5.9.0,<=5.10.4",  # GPU 5.9.0 (verl[vllm] pins it), CPU 5.10.4
     "tokenizers==0.22.2",
     "ray[default]==2.60.0",
     "tensordict==0.10.0",
@@ -16,7 +18,7 @@ INSTALL_REQUIRES = [
     "datasets==5.2.0",
     "pandas==3.1.1",
     "pyarrow==26.0.1",
-    "numpy==2.4.6",
+    "numpy>=2.3.5,<=2.4.6",  # GPU 2.3.5 (vLLM's mistral_common wants numpy<2.4), CPU 2.4.6
     "sympy==1.14.0",
     "math-verify==0.9.0",
     "mathruler==0.1.0",
@@ -27,7 +29,7 @@ INSTALL_REQUIRES = [
     "TransferQueue==0.1.11",
     "pyzmq==27.3.0",
     "msgspec==0.22.0",
-    "fastapi==0.165.0",
+    "fastapi>=0.136.3,<=0.165.0",  # GPU 0.136.3 (vLLM 0.24.0 wants <0.137), CPU 0.165.0
     "uvicorn==0.54.0",
     "cachetools==8.0.2",
     "qwen_vl_utils==0.0.14",
@@ -37,8 +39,18 @@ INSTALL_REQUIRES = [
 
 EXTRAS = {
     "test": ["pytest==9.2.0", "pytest-asyncio==1.5.0", "hypothesis==6.170.17"],
-    # GPU clusters: the versions verl 0.9.1's own vllm extra uses.
-    "gpu": ["vllm==0.24.0", "flash-attn==2.8.3", "torch==2.11.0", "torchvision==0.26.0"],
+    # GPU clusters: verl 0.9.1's own `vllm` extra pins (torch, torchvision, torchaudio, vllm,
+    # transformers) and what vLLM 0.24.0 needs of the base set. flash-attn is not here: it is a
+    # source package whose build imports torch, so tools/install.sh installs it in a step of its own.
+    "gpu": [
+        "vllm==0.24.0",
+        "torch==2.11.0",
+        "torchvision==0.26.0",
+        "torchaudio==2.11.0",
+        "transformers==5.9.0",
+        "numpy==2.3.5",
+        "fastapi==0.136.3",
+    ],
 }
 
 setup(

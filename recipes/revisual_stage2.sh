@@ -5,7 +5,8 @@
 #
 # Every argument is a Hydra override of verl_ext/config/revisual_stage2.yaml. With RAY_ADDRESS set
 # (or under `ray job submit`) it joins that Ray cluster; otherwise it starts a local one. Without a
-# GPU it runs the tiny CPU default (REVISUAL_DEVICE=cpu|gpu forces a profile).
+# GPU (in that cluster, or on this machine for a local Ray) it runs the tiny CPU default
+# (REVISUAL_DEVICE=cpu|gpu forces a profile; the choice and its reason are printed on one line).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-$( [ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python3 )}"

@@ -10,7 +10,7 @@
 # The trained actor stays a verl checkpoint; merge it with
 #   python -m verl_ext.stages.merge --checkpoints outputs/stage3_trl/checkpoints --out outputs/stage3_trl/hf
 # (the pipeline does this for you). RAY_ADDRESS / `ray job submit` join a cluster; without a GPU
-# it runs the tiny CPU default.
+# (in that cluster, or on this machine for a local Ray) it runs the tiny CPU default.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-$( [ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python3 )}"

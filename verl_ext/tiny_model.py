@@ -83,23 +83,36 @@ def build_tokenizer(out_dir: str | os.PathLike, vocab_size: int = 512):
     return fast
 
 
-def build_config(tokenizer):
-    """A Qwen2.5-VL config small enough for a 2-core CPU (~0.2 M parameters)."""
+# Shapes of the random model. "cpu" trains in seconds on 2 cores. "gpu" is the smallest shape that
+# vLLM and flash-attn take as they are: head dims of 64 (text and vision), bf16-friendly widths.
+# mrope_section must sum to head_dim / 2.
+SIZES = {
+    "cpu": dict(text_hidden=64, head_dim=32, intermediate=128, kv_heads=1, mrope_section=[4, 6, 6],
+                vision_hidden=32, vision_heads=2, vision_intermediate=64),
+    "gpu": dict(text_hidden=256, head_dim=64, intermediate=512, kv_heads=2, mrope_section=[8, 12, 12],
+                vision_hidden=128, vision_heads=2, vision_intermediate=256),
+}  # fmt: skip
+
+
+def build_config(tokenizer, size: str = "cpu"):
+    """A Qwen2.5-VL config of one of :data:`SIZES` (``cpu``: ~0.2 M parameters)."""
     from transformers import Qwen2_5_VLConfig
 
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {sorted(SIZES)}, got {size!r}")
+    shape = SIZES[size]
     ids = tokenizer.convert_tokens_to_ids
-    text_hidden = 64
-    head_dim = 32  # hidden / heads; mrope_section must sum to head_dim / 2
+    text_hidden = shape["text_hidden"]
     return Qwen2_5_VLConfig(
         text_config=dict(
             vocab_size=len(tokenizer),
             hidden_size=text_hidden,
-            intermediate_size=128,
+            intermediate_size=shape["intermediate"],
             num_hidden_layers=2,
-            num_attention_heads=text_hidden // head_dim,
-            num_key_value_heads=1,
+            num_attention_heads=text_hidden // shape["head_dim"],
+            num_key_value_heads=shape["kv_heads"],
             max_position_embeddings=4096,
-            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 6, 6]},
+            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": shape["mrope_section"]},
             bos_token_id=ids("<|endoftext|>"),
             eos_token_id=ids("<|im_end|>"),
             pad_token_id=ids("<|endoftext|>"),
@@ -107,9 +120,9 @@ def build_config(tokenizer):
         ),
         vision_config=dict(
             depth=2,
-            hidden_size=32,
-            intermediate_size=64,
-            num_heads=2,
+            hidden_size=shape["vision_hidden"],
+            intermediate_size=shape["vision_intermediate"],
+            num_heads=shape["vision_heads"],
             patch_size=14,
             spatial_merge_size=2,
             temporal_patch_size=2,
@@ -145,8 +158,10 @@ def build_image_processor_config() -> dict:
     }
 
 
-def build_tiny_model(out_dir: str | os.PathLike, seed: int = 0, warm_start_sft: str | os.PathLike | None = None) -> Path:
-    """Write a complete HF model folder (config, weights, tokenizer, processor) to ``out_dir``.
+def build_tiny_model(
+    out_dir: str | os.PathLike, seed: int = 0, warm_start_sft: str | os.PathLike | None = None, size: str = "cpu"
+) -> Path:
+    """Write a complete HF model folder (config, weights, tokenizer, processor) of shape ``size`` to ``out_dir``.
 
     With ``warm_start_sft`` the random model is first fitted to the answer format (:func:`warm_start`).
     The folder is written to a temporary sibling and renamed into place, so a crash never
@@ -162,7 +177,7 @@ def build_tiny_model(out_dir: str | os.PathLike, seed: int = 0, warm_start_sft: 
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
 
     tokenizer = build_tokenizer(tmp)
-    config = build_config(tokenizer)
+    config = build_config(tokenizer, size)
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config).to(torch.float32)
     model.generation_config = GenerationConfig(
@@ -235,8 +250,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="output model folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--warm-start", metavar="SFT_PARQUET", help="fit the answer format on this SFT parquet")
+    parser.add_argument("--size", choices=sorted(SIZES), default="cpu", help="cpu (default) or gpu (vLLM/flash-attn shapes)")
     args = parser.parse_args(argv)
-    path = build_tiny_model(args.out, seed=args.seed, warm_start_sft=args.warm_start)
+    path = build_tiny_model(args.out, seed=args.seed, warm_start_sft=args.warm_start, size=args.size)
     print(f"tiny Qwen2.5-VL model written to {path}")
 
 

@@ -3,7 +3,8 @@
 verl 0.9.1 knows nvidia, huawei and amd platforms only and falls back to nvidia, which then
 asks for NCCL. This platform keeps every tensor on the CPU and uses gloo. Ray still schedules
 the workers on the "GPU" resource, which the CPU launcher declares as logical units, so verl's
-placement-group code runs unchanged.
+placement-group code runs unchanged. On a Ray cluster of CPU machines every node declares them
+(`ray start --num-gpus=N`) and the job sets REVISUAL_DEVICE=cpu (docs/cpu.md).
 """
 
 from __future__ import annotations

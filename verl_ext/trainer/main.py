@@ -5,8 +5,9 @@
 What it adds around verl's own ``main_ppo`` body:
 * loads :mod:`verl_ext.plugin` in this process and every Ray process (``VERL_USE_EXTERNAL_MODULES``,
   also forwarded through the Ray runtime env for clusters) and checks that it registered;
-* picks the device profile: ``device_profile=cpu`` where no GPU is found (or ``REVISUAL_DEVICE=cpu``),
-  after building the tiny model and the synthetic data it needs;
+* picks the device profile (:mod:`verl_ext.devices`: ``REVISUAL_DEVICE``, else the joined Ray
+  cluster's GPUs, else this machine's) and, for ``device_profile=cpu``, builds the tiny model and
+  the synthetic data it needs;
 * validates revisual's keys before Ray starts, and prints where logs, metrics and checkpoints go.
 """
 
@@ -17,7 +18,15 @@ import sys
 import time
 from pathlib import Path
 
-from verl_ext.devices import default_cache_dir, gpu_available
+from verl_ext.devices import (
+    CPU_CLUSTER_HINT,
+    DeviceChoice,
+    decide_device,
+    default_cache_dir,
+    joined_ray_address,
+    profile_override_in,
+    ray_worker_env,
+)
 
 PLUGIN_MODULE = "verl_ext.plugin"
 
@@ -30,33 +39,41 @@ def _append_env_list(name: str, value: str) -> None:
 
 
 def choose_device(argv: list[str], profile_group: str = "device_profile") -> str:
-    """``cpu`` or ``gpu``: an explicit ``<profile_group>=`` override wins, then ``REVISUAL_DEVICE``, then detection."""
-    for arg in argv:
-        if arg.startswith(profile_group + "="):
-            return arg.split("=", 1)[1]
-    requested = os.environ.get("REVISUAL_DEVICE", "auto").lower()
-    if requested in ("cpu", "gpu"):
-        return requested
-    return "gpu" if gpu_available() else "cpu"
+    """``cpu`` or ``gpu``, decided by :func:`verl_ext.devices.decide_device` (explicit settings, the Ray cluster, this machine)."""
+    return _decide(argv, profile_group).device
+
+
+def _decide(argv: list[str], profile_group: str) -> DeviceChoice:
+    try:
+        return decide_device(os.environ, profile_override_in(argv, profile_group), profile_group)
+    except ValueError as err:
+        raise SystemExit(f"[revisual] {err}") from err
 
 
 def prepare_process_environment(argv: list[str], profile_group: str = "device_profile") -> list[str]:
     """Set the environment verl reads at import time; returns argv with the device profile added.
 
     ``profile_group`` is the Hydra config group that holds the ``cpu``/``gpu`` profiles of the
-    stage being launched (the SFT stage has its own).
+    stage being launched (the SFT stage has its own). The decision is printed on one line and
+    kept in ``REVISUAL_DEVICE``, so the workers and child processes take the same one.
     """
     _append_env_list("VERL_USE_EXTERNAL_MODULES", PLUGIN_MODULE)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    device = choose_device(argv, profile_group)
-    if device == "cpu":
-        os.environ["VERL_PLATFORM"] = "cpu"
-        os.environ["REVISUAL_DEVICE"] = "cpu"
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("WANDB_MODE", "disabled")
-        os.environ.setdefault("REVISUAL_CACHE", str(default_cache_dir()))
-        if not any(a.startswith(profile_group + "=") for a in argv):
-            argv = [*argv, f"{profile_group}=cpu"]
+    choice = _decide(argv, profile_group)
+    print(choice.describe(), flush=True)
+    if choice.device == "cpu" and choice.cluster_gpus == 0:
+        raise SystemExit(f"[revisual] {CPU_CLUSTER_HINT}")
+    os.environ["REVISUAL_DEVICE"] = choice.device
+    if choice.device == "gpu":
+        if os.environ.get("VERL_PLATFORM", "").strip().lower() == "cpu":
+            del os.environ["VERL_PLATFORM"]  # inherited from a CPU shell; verl must detect the GPUs
+        return argv
+    os.environ["VERL_PLATFORM"] = "cpu"
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("WANDB_MODE", "disabled")
+    os.environ.setdefault("REVISUAL_CACHE", str(default_cache_dir()))
+    if profile_override_in(argv, profile_group) is None:
+        argv = [*argv, f"{profile_group}=cpu"]
     return argv
 
 
@@ -75,15 +92,23 @@ def forward_env_to_ray(config) -> None:
     """Workers on other nodes do not inherit this shell: pass the plugin settings in the runtime env."""
     from omegaconf import open_dict
 
-    names = ["VERL_USE_EXTERNAL_MODULES", "VERL_PLATFORM", "REVISUAL_DEVICE", "VERL_FILE_LOGGER_PATH",
-             "TOKENIZERS_PARALLELISM", "HF_HUB_OFFLINE", "REVISUAL_ACTOR_TRACE"]
+    env, override_job_env = ray_worker_env(os.environ, os.environ.get("REVISUAL_DEVICE", "gpu"))
+    if override_job_env:
+        os.environ["RAY_OVERRIDE_JOB_RUNTIME_ENV"] = "1"  # ray.init: these values win over the job's
     with open_dict(config):
-        ray_init = config.ray_kwargs.setdefault("ray_init", {})
-        env_vars = ray_init.setdefault("runtime_env", {}).setdefault("env_vars", {})
-        for name in names:
-            if name in os.environ and name not in env_vars:
-                env_vars[name] = os.environ[name]
-        if os.environ.get("RAY_ADDRESS"):
+        # Node by node: DictConfig.setdefault returns the plain default, so writes to it would be lost.
+        if config.ray_kwargs.get("ray_init") is None:
+            config.ray_kwargs.ray_init = {}
+        ray_init = config.ray_kwargs.ray_init
+        if ray_init.get("runtime_env") is None:
+            ray_init.runtime_env = {}
+        if ray_init.runtime_env.get("env_vars") is None:
+            ray_init.runtime_env.env_vars = {}
+        env_vars = ray_init.runtime_env.env_vars
+        for name, value in env.items():
+            if name not in env_vars:
+                env_vars[name] = value
+        if joined_ray_address(os.environ) is not None:
             # Joining a running cluster: its resources are fixed, and ray.init rejects these.
             ray_init.pop("num_cpus", None)
             ray_init.pop("num_gpus", None)
