@@ -93,15 +93,7 @@ def rl_overrides(model: str, train: str, val: str, run_dir: Path, experiment: st
 
 
 # The released code's PAD: a band on the filter, |A|^1.5 priorities, 1.5 x N draws with replacement.
-PAD_RELEASED_CODE = [
-    "algorithm.pad.low=0.03",
-    "algorithm.pad.high=0.97",
-    "algorithm.pad.strict_band=true",
-    "algorithm.pad.priority=power",
-    "algorithm.pad.alpha=1.5",
-    f"algorithm.pad.ratio={PAD_RATIO}",
-    "algorithm.pad.replacement=true",
-]
+PAD_RELEASED_CODE = ["algorithm.pad.variant=official"]
 
 
 def sft_overrides(model: str, train: str, val: str, run_dir: Path) -> list[str]:
@@ -151,10 +143,13 @@ def check_rl_run(run_dir: Path, log: str) -> str:
 
 
 def check_pad(rows: list[dict]) -> str:
-    """Released-code PAD at work: N x ratio draws with repeats, padded to whole mini-batches."""
+    """Released-code PAD at work: N x ratio draws with repeats, cut into whole mini-batches."""
+    from verl_ext.algos.pad import plan_update
+
     batch = BATCH_PROMPTS * ROLLOUTS  # one mini-batch: ppo_mini_batch_size prompts x n rollouts
-    drawn = math.ceil(batch * PAD_RATIO)
-    optimizer_steps_per_update = math.ceil(drawn / batch)
+    # dynamic batch sizes on GPUs: a step's rows need only split over the one rank
+    plan = plan_update(math.ceil(batch * PAD_RATIO), batch, 1)
+    drawn, optimizer_steps_per_update = plan.total, plan.steps
     previous = 0.0
     checked = []
     for row in rows:
@@ -168,7 +163,7 @@ def check_pad(rows: list[dict]) -> str:
             if steps_now - previous != optimizer_steps_per_update:
                 raise Failure(
                     f"step {row['step']}: {steps_now - previous:g} optimizer steps, expected {optimizer_steps_per_update} "
-                    f"({drawn} draws padded to whole {batch}-sequence mini-batches)"
+                    f"({drawn} draws in whole mini-batches of {plan.step_size})"
                 )
             checked.append(f"step {row['step']}: {drawn} drawn, {data['pad/num_unique_selected']:g} unique")
         previous = steps_now

@@ -48,8 +48,8 @@ def test_the_smoke_overrides_pass_verls_validation_with_the_gpu_profile(tmp_path
             for name, overrides in cases["rl"]:
                 cfg = compose(name, overrides=overrides)
                 validate_config(cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
-                validate_revisual_config(cfg)
-                print(name, cfg.actor_rollout_ref.rollout.name, cfg.trainer.device, cfg.algorithm.pad.filter_on,
+                settings = validate_revisual_config(cfg)
+                print(name, cfg.actor_rollout_ref.rollout.name, cfg.trainer.device, settings.pad.filter_on,
                       cfg.actor_rollout_ref.actor.freeze_vision_tower)
             cfg = compose("revisual_stage1", overrides=cases["sft"])
             print("revisual_stage1", cfg.trainer.total_training_steps, cfg.model.use_remove_padding)
@@ -68,7 +68,7 @@ def test_the_smoke_overrides_pass_verls_validation_with_the_gpu_profile(tmp_path
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert [line for line in proc.stdout.splitlines() if line.startswith("revisual_stage")] == [
-        "revisual_stage2 vllm cuda reward_std False",
+        "revisual_stage2 vllm cuda advantage False",
         "revisual_stage3 vllm cuda reward_std True",
         "revisual_stage1 2 True",
     ]
