@@ -31,6 +31,8 @@ def test_stage2_runs_across_two_nodes_through_ray_job_submit(ray_cluster, tmp_pa
             "bash", "recipes/revisual_stage2.sh",
             "trainer.nnodes=2", "trainer.n_gpus_per_node=1",
             "trainer.total_training_steps=2", "trainer.save_freq=2",
+            # the |A| band keeps rows whatever the tiny model's accuracy, so both steps update
+            "algorithm.pad.filter_on=advantage",
             f"trainer.default_local_dir={run}/checkpoints",
         ],
         {"REVISUAL_DEVICE": "cpu", "REVISUAL_CACHE": str(default_cache_dir())},
