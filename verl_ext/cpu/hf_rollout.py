@@ -31,6 +31,23 @@ logger = logging.getLogger(__name__)
 _VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
 
 
+def multimodal_token_types(input_ids: torch.Tensor, image_token_id: Optional[int],
+                           video_token_id: Optional[int] = None) -> torch.Tensor:
+    """Qwen-VL's ``mm_token_type_ids``: 1 at image placeholders, 2 at video ones, 0 elsewhere.
+
+    transformers 5 places image tokens on M-RoPE's (t, h, w) grid only where these types say so;
+    without them, ``generate`` gives the image tokens text positions, while verl's actor (whose
+    agent loop computes the types) trains on grid positions: the rollout samples from a different
+    model than the one being trained.
+    """
+    types = torch.zeros_like(input_ids)
+    if image_token_id is not None:
+        types[input_ids == image_token_id] = 1
+    if video_token_id is not None:
+        types[input_ids == video_token_id] = 2
+    return types
+
+
 def server_actor_name(replica_rank: int) -> str:
     """Name of a replica's server actor, unique per Ray job so two runs on one cluster never meet."""
     job_id = ray.get_runtime_context().get_job_id()
@@ -107,6 +124,9 @@ class HFRolloutServer:
         if image_data:
             vision = self.processor.image_processor(images=list(image_data), return_tensors="pt")
             inputs.update(pixel_values=vision["pixel_values"], image_grid_thw=vision["image_grid_thw"])
+            inputs["mm_token_type_ids"] = multimodal_token_types(
+                input_ids, getattr(self.processor, "image_token_id", None), getattr(self.processor, "video_token_id", None)
+            )
         temperature = float(sampling_params.get("temperature", 1.0))
         max_new = int(sampling_params.get("max_tokens", self.config.response_length))
         max_new = max(1, min(max_new, self.config.response_length))

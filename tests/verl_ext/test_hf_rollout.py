@@ -1,0 +1,57 @@
+"""The CPU rollout server samples from the model the actor trains: for an image prompt, the log-probs it
+reports for its own tokens equal those of a training-style forward pass (M-RoPE grid positions)."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from PIL import Image
+
+
+@pytest.fixture(scope="module")
+def server_and_prompt(tmp_path_factory):
+    from verl_ext.cpu.hf_rollout import HFRolloutServer
+    from verl_ext.tiny_model import build_tiny_model
+
+    model_dir = build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=1)
+    server = HFRolloutServer(SimpleNamespace(response_length=12), {"path": str(model_dir)}, replica_rank=0)
+    image = Image.new("RGB", (56, 84), (220, 30, 30))
+    image.paste((40, 70, 220), (0, 0, 28, 56))
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What colour is the image?"}]}]
+    text = server.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    inputs = server.processor(text=[text], images=[image], return_tensors="pt")
+    return server, image, inputs
+
+
+def training_view_logprobs(server, inputs, tokens, mm_types=True):
+    """Log-probs of ``tokens`` after the prompt, from one forward pass as verl's actor computes them."""
+    prompt = inputs["input_ids"]
+    full = torch.cat([prompt, torch.tensor([tokens])], dim=1)
+    kwargs = {"pixel_values": inputs["pixel_values"], "image_grid_thw": inputs["image_grid_thw"]}
+    if mm_types:
+        types = torch.zeros_like(full)
+        types[:, : prompt.shape[1]] = inputs["mm_token_type_ids"]
+        kwargs["mm_token_type_ids"] = types
+    with torch.no_grad():
+        logits = server.model(input_ids=full, attention_mask=torch.ones_like(full), **kwargs).logits
+    steps = torch.log_softmax(logits[0, prompt.shape[1] - 1 : -1].float(), dim=-1)
+    return steps.gather(-1, torch.tensor(tokens)[:, None])[:, 0]
+
+
+def test_rollout_logprobs_match_the_training_view_of_an_image_prompt(server_and_prompt):
+    server, image, inputs = server_and_prompt
+    torch.manual_seed(0)
+    tokens, logprobs = server._generate(inputs["input_ids"][0].tolist(), {"temperature": 1.0, "logprobs": True},
+                                        [image])
+    assert tokens
+    expected = training_view_logprobs(server, inputs, tokens)
+    assert torch.allclose(torch.tensor(logprobs), expected, atol=1e-4)
+
+
+def test_the_image_token_positions_change_what_the_model_says(server_and_prompt):
+    # The check above can fail: without the token types the same tokens get other log-probs.
+    server, image, inputs = server_and_prompt
+    tokens = inputs["input_ids"][0, -6:].tolist()
+    with_types = training_view_logprobs(server, inputs, tokens)
+    without = training_view_logprobs(server, inputs, tokens, mm_types=False)
+    assert (with_types - without).abs().max() > 1e-3
