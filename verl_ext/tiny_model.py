@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 # Qwen's special tokens, in Qwen's order, so prompts look like the real model's.
@@ -42,15 +43,27 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
-# A few kilobytes of the text the synthetic tasks and prompts use, so BPE merges are useful.
+# A few kilobytes of the text the synthetic tasks, their prompts and their answers use, so BPE merges
+# are useful: a whole think-then-box answer of every synthetic task fits the CPU default's 32 tokens.
 _CORPUS = [
-    "You FIRST think about the reasoning process as an internal monologue and then provide the final answer.",
+    "You FIRST think about the reasoning process step by step as an internal monologue and then provide the final answer.",
     "The reasoning process MUST BE enclosed within <think> </think> tags. The final answer MUST BE put in \\boxed{}.",
     "How many red circles are in the image? How many blue squares? Which bar is the tallest?",
-    "What is the sum of the two digits shown in the image? Compute 12 + 35 - 7 * 3 / 4.",
-    "Solve for x: 3x + 5 = 20. The answer is \\boxed{5}. Let me think step by step.",
-    "<think> count the shapes, add the numbers, check the result </think> \\boxed{42}",
-    "red green blue yellow purple orange circle square triangle bar chart digit number",
+    "How many green shapes are there? Count the yellow shapes in the image. How many shapes in the picture are red?",
+    "Which bar is the tallest? Give its position from the left, starting at 1.",
+    "Counting bars from the left starting at 1, which one is tallest?",
+    "What is the sum of the two digits in the image? Add the two digits shown.",
+    "The image shows two digits. What do they add up to?",
+    "What is 12 + 35? Compute 7 * 3. Calculate 20 - 4. Solve for x: 3x + 5 = 20. Find x if x + 2 = 9.",
+    "What is x when 2x + 4 = 10?",
+    "<think>\nI count 3 red shapes.\n</think>\nThe answer is \\boxed{3}.",
+    "<think>\nI count 2 blue shapes.\n</think>\nThe answer is \\boxed{2}.",
+    "<think>\nOf 4 bars, bar 2 is the tallest.\n</think>\nThe answer is \\boxed{2}.",
+    "<think>\nThe digits are 4 and 5. 4 + 5 = 9.\n</think>\nThe answer is \\boxed{9}.",
+    "<think>\n12 + 35 = 47.\n</think>\nThe answer is \\boxed{47}.",
+    "<think>\nx = 9 - 2 = 7.\n</think>\nThe answer is \\boxed{7}.",
+    "<think>\n3x = 15, so x = 5.\n</think>\nThe answer is \\boxed{5}.",
+    "red green blue yellow purple orange circle square triangle bar chart digit number shapes bars digits",
     "0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 + - * / = ( ) { } [ ] . , ? !",
     "A B C D E Option answer question problem image figure diagram value total",
 ]
@@ -83,20 +96,45 @@ def build_tokenizer(out_dir: str | os.PathLike, vocab_size: int = 512):
     return fast
 
 
-def build_config(tokenizer):
-    """A Qwen2.5-VL config small enough for a 2-core CPU (~0.2 M parameters)."""
+HEAD_DIM = 32
+"""Attention head width; Qwen2.5-VL's mrope_section must sum to half of it."""
+
+
+@dataclass(frozen=True)
+class TinySize:
+    """The sizes of the tiny Qwen2.5-VL. The defaults are the CPU default's: big enough that a short
+    warm start leaves the synthetic tasks half-learned and GRPO can lift them in a few dozen steps,
+    small enough that an RL step takes seconds on 2 cores."""
+
+    text_hidden: int = 128
+    """Hidden size of the language model (a multiple of the 32-wide attention heads)."""
+    text_layers: int = 2
+    """Decoder layers."""
+    text_intermediate: int = 256
+    """MLP width of each decoder layer."""
+    vision_hidden: int = 32
+    """Hidden size of the vision tower."""
+    vision_depth: int = 2
+    """Vision blocks (the last one uses full attention, as in Qwen2.5-VL)."""
+
+    def __post_init__(self):
+        if self.text_hidden % HEAD_DIM or min(self.text_layers, self.text_intermediate, self.vision_hidden,
+                                              self.vision_depth) < 1:
+            raise ValueError(f"text_hidden must be a multiple of {HEAD_DIM} and every size >= 1, got {self}")
+
+
+def build_config(tokenizer, size: TinySize = TinySize()):
+    """A Qwen2.5-VL config small enough for a 2-core CPU (about 0.5 M parameters at the default size)."""
     from transformers import Qwen2_5_VLConfig
 
     ids = tokenizer.convert_tokens_to_ids
-    text_hidden = 64
-    head_dim = 32  # hidden / heads; mrope_section must sum to head_dim / 2
     return Qwen2_5_VLConfig(
         text_config=dict(
             vocab_size=len(tokenizer),
-            hidden_size=text_hidden,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=text_hidden // head_dim,
+            hidden_size=size.text_hidden,
+            intermediate_size=size.text_intermediate,
+            num_hidden_layers=size.text_layers,
+            num_attention_heads=size.text_hidden // HEAD_DIM,
             num_key_value_heads=1,
             max_position_embeddings=4096,
             rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 6, 6]},
@@ -106,16 +144,16 @@ def build_config(tokenizer):
             tie_word_embeddings=False,
         ),
         vision_config=dict(
-            depth=2,
-            hidden_size=32,
-            intermediate_size=64,
+            depth=size.vision_depth,
+            hidden_size=size.vision_hidden,
+            intermediate_size=2 * size.vision_hidden,
             num_heads=2,
             patch_size=14,
             spatial_merge_size=2,
             temporal_patch_size=2,
             window_size=112,
-            out_hidden_size=text_hidden,
-            fullatt_block_indexes=[1],
+            out_hidden_size=size.text_hidden,
+            fullatt_block_indexes=[size.vision_depth - 1],
         ),
         image_token_id=ids("<|image_pad|>"),
         video_token_id=ids("<|video_pad|>"),
@@ -145,10 +183,36 @@ def build_image_processor_config() -> dict:
     }
 
 
-def build_tiny_model(out_dir: str | os.PathLike, seed: int = 0, warm_start_sft: str | os.PathLike | None = None) -> Path:
+@dataclass(frozen=True)
+class WarmStart:
+    """A miniature of the base model's own training, so that RL starts from a model that half knows the tasks.
+
+    The real recipe starts from Qwen2.5-VL-7B-Instruct, which already reads images and answers questions;
+    a random tiny model does neither, never closes ``\\boxed{}`` and scores 0, and GRPO then has nothing to
+    learn from. A short supervised fit on freshly generated synthetic problems of every task (image and
+    text; a stream of its own, not the RL files) gives it the think-then-box format and partial skill:
+    stopped early on purpose, so that sampled accuracy sits in the middle, where RL has room to move.
+    """
+
+    steps: int = 150
+    """Optimizer steps (AdamW)."""
+    batch_size: int = 16
+    """Problems per step."""
+    lr: float = 3e-3
+    """Learning rate (constant)."""
+    tasks: tuple[str, ...] | None = None
+    """Synthetic task names to draw from; None = every registered task."""
+    difficulty: int = 1
+    """Difficulty of the generated problems."""
+    seed: int = 0
+    """Seed of the problem stream and the batch order."""
+
+
+def build_tiny_model(out_dir: str | os.PathLike, seed: int = 0, size: TinySize = TinySize(),
+                     warm: WarmStart | None = None) -> Path:
     """Write a complete HF model folder (config, weights, tokenizer, processor) to ``out_dir``.
 
-    With ``warm_start_sft`` the random model is first fitted to the answer format (:func:`warm_start`).
+    With ``warm`` the random model is first fitted to the synthetic tasks (:func:`warm_start`).
     The folder is written to a temporary sibling and renamed into place, so a crash never
     leaves a half-written model that a later run would take for a complete one.
     """
@@ -162,7 +226,7 @@ def build_tiny_model(out_dir: str | os.PathLike, seed: int = 0, warm_start_sft: 
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
 
     tokenizer = build_tokenizer(tmp)
-    config = build_config(tokenizer)
+    config = build_config(tokenizer, size)
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config).to(torch.float32)
     model.generation_config = GenerationConfig(
@@ -174,8 +238,8 @@ def build_tiny_model(out_dir: str | os.PathLike, seed: int = 0, warm_start_sft: 
     (tmp / "preprocessor_config.json").write_text(json.dumps(build_image_processor_config(), indent=2))
     (tmp / "processor_config.json").write_text(json.dumps({"processor_class": "Qwen2_5_VLProcessor"}, indent=2))
     (tmp / "chat_template.jinja").write_text(CHAT_TEMPLATE)
-    if warm_start_sft is not None:
-        warm_start(tmp, warm_start_sft, seed=seed)
+    if warm is not None:
+        warm_start(tmp, warm)
     if out.exists():
         # An incomplete folder from an interrupted build: replace it.
         import shutil
@@ -185,58 +249,102 @@ def build_tiny_model(out_dir: str | os.PathLike, seed: int = 0, warm_start_sft: 
     return out
 
 
-def warm_start(model_dir: str | os.PathLike, sft_parquet: str | os.PathLike, steps: int = 150, seed: int = 0) -> dict:
-    """Teach the random model the answer format on the synthetic cold-start data, in place.
+def _user_parts(content: str) -> list[dict]:
+    """A user turn whose ``<image>`` placeholders become image parts, as verl's dataset builds them."""
+    from data_preprocess.prompt import IMAGE_PLACEHOLDER
 
-    A random model never closes ``\\boxed{}``, so every rollout scores 0 and GRPO has nothing to
-    learn from. A few seconds of supervised steps (the paper's cold start in miniature) give it the
-    think-then-box format and a guessing accuracy, so the CPU RL default gets real reward variance.
-    Returns the first and last training losses. The folder is rewritten atomically.
-    """
-    import pyarrow.parquet as pq
-    import torch
-    from transformers import AutoModelForImageTextToText, AutoTokenizer
+    parts: list[dict] = []
+    for index, text in enumerate(content.split(IMAGE_PLACEHOLDER)):
+        if index:
+            parts.append({"type": "image"})
+        if text:
+            parts.append({"type": "text", "text": text})
+    return parts
 
-    model_dir = Path(model_dir)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForImageTextToText.from_pretrained(model_dir, attn_implementation="sdpa", dtype=torch.float32)
-    rows = pq.read_table(sft_parquet, columns=["messages"]).column("messages").to_pylist()
+
+def warm_start_examples(rng, count: int, tasks: tuple[str, ...] | None = None, difficulty: int = 1) -> list[tuple]:
+    """``count`` fresh ``(messages, PIL images, answer)`` examples in the RL prompt format, tasks drawn at random."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    from data_preprocess.prompt import build_user_content
+    from data_preprocess.synthetic_tasks import TASKS, get_task, think_then_box
+
+    names = list(tasks or TASKS)
     examples = []
-    for messages in rows:
-        prompt = tokenizer.apply_chat_template(messages[:-1], add_generation_prompt=True, tokenize=False)
-        full = tokenizer.apply_chat_template(messages, tokenize=False)
-        prompt_len = len(tokenizer(prompt)["input_ids"])
-        ids = tokenizer(full)["input_ids"]
-        labels = [-100] * prompt_len + ids[prompt_len:]
-        examples.append((ids, labels))
-    gen = torch.Generator().manual_seed(seed)
-    optim = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(count):
+        item = get_task(rng.choice(names)).generate(rng, difficulty)
+        messages = [
+            {"role": "user", "content": _user_parts(build_user_content(item.question, len(item.images)))},
+            {"role": "assistant", "content": think_then_box(item)},
+        ]
+        images = [Image.open(BytesIO(data)).convert("RGB") for data in item.images]
+        examples.append((messages, images, item.answer))
+    return examples
+
+
+def _supervised_batch(processor, examples):
+    """Token ids, attention mask, pixel inputs and labels (the answer turn only) of a right-padded batch."""
+    import torch
+
+    tokenizer = processor.tokenizer
+    texts = [tokenizer.apply_chat_template(messages, tokenize=False) for messages, _, _ in examples]
+    images = [image for _, example_images, _ in examples for image in example_images]
+    batch = processor(text=texts, images=images or None, padding=True, return_tensors="pt")
+    labels = batch["input_ids"].clone()
+    start = tokenizer.convert_tokens_to_ids("<|im_start|>")
+    header = len(tokenizer("assistant\n")["input_ids"])
+    for row in range(labels.shape[0]):
+        answer_from = int(torch.nonzero(batch["input_ids"][row] == start).max()) + 1 + header
+        labels[row, :answer_from] = -100
+    labels[batch["attention_mask"] == 0] = -100
+    return {**batch, "labels": labels}
+
+
+def warm_start(model_dir: str | os.PathLike, recipe: WarmStart = WarmStart()) -> dict:
+    """Fit the model in ``model_dir`` to the synthetic tasks (see :class:`WarmStart`), in place.
+
+    Returns the mean training loss of the first and of the last tenth of the steps.
+    """
+    import random
+
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from verl_ext.cpu.processor import register_torchvision_free_processor
+
+    register_torchvision_free_processor()
+    model_dir = Path(model_dir)
+    processor = AutoProcessor.from_pretrained(model_dir)
+    model = AutoModelForImageTextToText.from_pretrained(model_dir, attn_implementation="sdpa", dtype=torch.float32)
+    rng = random.Random(f"revisual-warm-start:{recipe.seed}")
+    torch.manual_seed(recipe.seed)
+    optim = torch.optim.AdamW(model.parameters(), lr=recipe.lr)
     model.train()
     losses = []
-    for _ in range(steps):
-        batch = [examples[i] for i in torch.randint(len(examples), (16,), generator=gen).tolist()]
-        width = max(len(ids) for ids, _ in batch)
-        pad = tokenizer.pad_token_id
-        input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in batch])
-        labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch])
-        attention = (torch.arange(width)[None, :] < torch.tensor([len(i) for i, _ in batch])[:, None]).long()
-        loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
+    for _ in range(recipe.steps):
+        batch = _supervised_batch(processor, warm_start_examples(rng, recipe.batch_size, recipe.tasks, recipe.difficulty))
+        loss = model(**batch).loss
         loss.backward()
         optim.step()
         optim.zero_grad()
         losses.append(loss.item())
     model.eval()
     model.save_pretrained(model_dir)
-    return {"first_loss": losses[0], "last_loss": losses[-1]}
+    tenth = max(1, len(losses) // 10)
+    return {"first_loss": sum(losses[:tenth]) / tenth, "last_loss": sum(losses[-tenth:]) / tenth}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="output model folder")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--warm-start", metavar="SFT_PARQUET", help="fit the answer format on this SFT parquet")
+    parser.add_argument("--warm-start-steps", type=int, default=0,
+                        help="fit the synthetic tasks for this many steps first (0: random weights)")
     args = parser.parse_args(argv)
-    path = build_tiny_model(args.out, seed=args.seed, warm_start_sft=args.warm_start)
+    warm = WarmStart(steps=args.warm_start_steps, seed=args.seed) if args.warm_start_steps > 0 else None
+    path = build_tiny_model(args.out, seed=args.seed, warm=warm)
     print(f"tiny Qwen2.5-VL model written to {path}")
 
 

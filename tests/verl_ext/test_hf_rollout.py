@@ -55,3 +55,41 @@ def test_the_image_token_positions_change_what_the_model_says(server_and_prompt)
     with_types = training_view_logprobs(server, inputs, tokens)
     without = training_view_logprobs(server, inputs, tokens, mm_types=False)
     assert (with_types - without).abs().max() > 1e-3
+
+
+def test_requests_sent_together_are_batched_and_each_gets_its_own_answer(server_and_prompt):
+    import asyncio
+
+    server, image, inputs = server_and_prompt
+    small = Image.new("RGB", (28, 28), (30, 170, 60))
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Count the squares."}]}]
+    text = server.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    other = server.processor(text=[text], images=[small], return_tensors="pt")
+    text_only = server.tokenizer("What is 2 + 3?")["input_ids"]
+    requests = [(inputs["input_ids"][0].tolist(), [image]), (other["input_ids"][0].tolist(), [small]),
+                (text_only, None), (inputs["input_ids"][0].tolist(), [image])]
+    greedy = {"temperature": 0, "logprobs": True}
+    alone = [server._generate(ids, greedy, images) for ids, images in requests]
+    calls = []
+    original = server._generate_batch
+    server._generate_batch = lambda rows, params: calls.append(len(rows)) or original(rows, params)
+
+    async def together():
+        return await asyncio.gather(*(server.generate(f"r{i}", prompt_ids=ids, sampling_params=greedy, image_data=images)
+                                      for i, (ids, images) in enumerate(requests)))
+
+    try:
+        outputs = asyncio.run(together())
+    finally:
+        server._generate_batch = original
+    assert calls == [len(requests)]  # one left-padded generate call for all four
+    for output, (tokens, logprobs) in zip(outputs, alone):
+        assert output.token_ids == tokens
+        assert torch.allclose(torch.tensor(output.log_probs), torch.tensor(logprobs), atol=1e-4)
+
+
+@pytest.mark.parametrize("tokens, expected", [([5, 9, 2, 0, 0], 3), ([5, 9], 2), ([2], 1), ([], 0)])
+def test_a_row_ends_at_its_first_stop_token(tokens, expected):
+    from verl_ext.cpu.hf_rollout import first_stop
+
+    assert first_stop(tokens, {2}) == expected
