@@ -18,6 +18,8 @@ COLOURS = {
     "yellow": (235, 200, 20),
 }
 CELL = 14
+TILE = 28
+"""Side of the image area one Qwen2.5-VL image token covers (2x2 patches of 14 px)."""
 
 # Seven-segment layout: segment -> (x0, y0, x1, y1) in a 4x7 unit box.
 _SEGMENT_BOXES = {
@@ -96,4 +98,31 @@ def draw_digits(size: tuple[int, int], digits: list[int], colour: str = "red") -
                 (left + x0 * unit, top + y0 * unit, left + x1 * unit - 1, top + y1 * unit - 1),
                 fill=COLOURS[colour],
             )
+    return image
+
+
+def draw_block(size: tuple[int, int], box: tuple[int, int, int, int], colour: str) -> Image.Image:
+    """One filled rectangle ``(x0, y0, x1, y1)`` (inclusive) on a white canvas."""
+    image = Image.new("RGB", size, BACKGROUND)
+    ImageDraw.Draw(image).rectangle(box, fill=COLOURS[colour])
+    return image
+
+
+def draw_split(size: tuple[int, int], split: int, left: str, right: str) -> Image.Image:
+    """Columns ``[0, split)`` in ``left``, the rest in ``right``."""
+    width, height = size
+    image = Image.new("RGB", size, COLOURS[right])
+    ImageDraw.Draw(image).rectangle((0, 0, split - 1, height - 1), fill=COLOURS[left])
+    return image
+
+
+def draw_tiles(size: tuple[int, int], tiles: list[tuple[int, str]]) -> Image.Image:
+    """A square inset in each ``(tile_index, colour_name)`` tile of a :data:`TILE`-pixel grid, row-major."""
+    width, _ = size
+    columns = width // TILE
+    image = Image.new("RGB", size, BACKGROUND)
+    pen = ImageDraw.Draw(image)
+    for tile, colour in tiles:
+        x0, y0 = (tile % columns) * TILE, (tile // columns) * TILE
+        pen.rectangle((x0 + 2, y0 + 2, x0 + TILE - 3, y0 + TILE - 3), fill=COLOURS[colour])
     return image

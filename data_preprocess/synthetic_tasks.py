@@ -86,7 +86,7 @@ def count_shapes(rng: random.Random, difficulty: int) -> SyntheticItem:
             f"How many shapes in the picture are {target}?",
         ]
     )
-    chain = f"I count the {target} shapes one by one: there are {n_target}."
+    chain = f"I count {n_target} {target} shapes."
     return SyntheticItem(_image_key("count_shapes", [png]), question, str(n_target), chain, [png])
 
 
@@ -106,7 +106,7 @@ def tallest_bar(rng: random.Random, difficulty: int) -> SyntheticItem:
             "Counting bars from the left starting at 1, which one is tallest?",
         ]
     )
-    chain = f"There are {n_bars} bars; comparing their heights, bar {tallest} from the left is the tallest."
+    chain = f"Of {n_bars} bars, bar {tallest} is the tallest."
     return SyntheticItem(_image_key("tallest_bar", [png]), question, str(tallest), chain, [png])
 
 
@@ -130,6 +130,57 @@ def digit_sum(rng: random.Random, difficulty: int) -> SyntheticItem:
     return SyntheticItem(_image_key("digit_sum", [png]), question, str(total), chain, [png])
 
 
+@register_task("fill_colour", multimodal=True)
+def fill_colour(rng: random.Random, difficulty: int) -> SyntheticItem:
+    """Name the colour of a large block that covers most of the image (an easy, image-wide cue)."""
+    size = draw.random_canvas_size(rng)
+    colour = rng.choice(sorted(draw.COLOURS))
+    width, height = size
+    box = (rng.randint(0, width // 4), rng.randint(0, height // 4),
+           rng.randint(3 * width // 4, width - 1), rng.randint(3 * height // 4, height - 1))
+    png = draw.to_png_bytes(draw.draw_block(size, box, colour))
+    question = rng.choice(["What colour is the image?", "Which colour fills the picture?"])
+    chain = f"The image is {colour}."
+    return SyntheticItem(_image_key("fill_colour", [png]), question, colour, chain, [png])
+
+
+@register_task("majority_colour", multimodal=True)
+def majority_colour(rng: random.Random, difficulty: int) -> SyntheticItem:
+    """Which of two colours, left and right of a vertical split, covers more of the image.
+
+    Higher difficulty allows splits closer to the middle (a smaller difference to see).
+    """
+    width, height = rng.choice((56, 84)), rng.choice(draw.SIDE_CHOICES)
+    left, right = rng.sample(sorted(draw.COLOURS), 2)
+    margin = max(1, width // (4 * difficulty))
+    splits = [x for x in range(4, width - 3) if abs(2 * x - width) >= 2 * margin]
+    split = rng.choice(splits)
+    png = draw.to_png_bytes(draw.draw_split((width, height), split, left, right))
+    answer = left if 2 * split > width else right
+    first, second = sorted((left, right), key=lambda _: rng.random())
+    question = f"Which colour covers more of the image, {first} or {second}?"
+    chain = f"{answer} covers more."
+    return SyntheticItem(_image_key("majority_colour", [png]), question, answer, chain, [png])
+
+
+@register_task("count_squares", multimodal=True)
+def count_squares(rng: random.Random, difficulty: int) -> SyntheticItem:
+    """Count big squares of one colour, one per 28-pixel tile (one image token of Qwen2.5-VL each);
+    from difficulty 2 on, squares of other colours are mixed in."""
+    width, height = rng.choice(((84, 84), (56, 84), (84, 56)))
+    tiles = (width // draw.TILE) * (height // draw.TILE)
+    target = rng.choice(sorted(draw.COLOURS))
+    n_target = rng.randint(1, min(tiles, 2 + difficulty))
+    n_other = rng.randint(0, min(tiles - n_target, difficulty - 1))
+    chosen = rng.sample(range(tiles), n_target + n_other)
+    others = [c for c in sorted(draw.COLOURS) if c != target]
+    colours = [target] * n_target + [rng.choice(others) for _ in range(n_other)]
+    png = draw.to_png_bytes(draw.draw_tiles((width, height), list(zip(chosen, colours))))
+    question = rng.choice([f"How many {target} squares are there?", f"Count the {target} squares."])
+    chain = f"I count {n_target} {target} squares."
+    return SyntheticItem(_image_key("count_squares", [png]), question, str(n_target), chain, [png])
+
+
 @register_task("arithmetic", multimodal=False)
 def arithmetic(rng: random.Random, difficulty: int) -> SyntheticItem:
     """``a op b`` with op in + and - (and * from difficulty 2); results stay non-negative."""
@@ -147,6 +198,15 @@ def arithmetic(rng: random.Random, difficulty: int) -> SyntheticItem:
     return SyntheticItem(f"arithmetic:{expression}", question, str(value), chain)
 
 
+@register_task("compare_numbers", multimodal=False)
+def compare_numbers(rng: random.Random, difficulty: int) -> SyntheticItem:
+    """The larger of two different numbers up to ``20 * difficulty``."""
+    a, b = rng.sample(range(0, 20 * difficulty + 1), 2)
+    question = rng.choice([f"Which is larger, {a} or {b}?", f"Which number is bigger: {a} or {b}?"])
+    larger = max(a, b)
+    return SyntheticItem(f"compare_numbers:{min(a, b)}:{larger}", question, str(larger), f"{larger} is larger.")
+
+
 @register_task("linear_equation", multimodal=False)
 def linear_equation(rng: random.Random, difficulty: int) -> SyntheticItem:
     """Solve ``a x + b = c`` for an integer ``x``."""
@@ -158,10 +218,7 @@ def linear_equation(rng: random.Random, difficulty: int) -> SyntheticItem:
     lhs = f"{a}x" if a != 1 else "x"
     equation = f"{lhs} + {b} = {c}"
     question = rng.choice([f"Solve for x: {equation}.", f"Find x if {equation}.", f"What is x when {equation}?"])
-    if a == 1:
-        chain = f"x = {c} - {b} = {x}."
-    else:
-        chain = f"{a}x = {c} - {b} = {c - b}, so x = {c - b} / {a} = {x}."
+    chain = f"x = {c} - {b} = {x}." if a == 1 else f"{a}x = {c - b}, so x = {x}."
     return SyntheticItem(f"linear_equation:{equation}", question, str(x), chain)
 
 
@@ -176,5 +233,10 @@ def text_task_names() -> list[str]:
 
 
 def think_then_box(item: SyntheticItem) -> str:
-    """Cold-start style response: a short chain inside think tags, then the boxed answer."""
+    """Cold-start style response: a short chain inside think tags, then the boxed answer.
+
+    The chains are kept short so that a whole response fits the CPU default's 32-token budget
+    (``data.max_response_length``) with the tiny model's tokenizer: a cut-off answer has no box and
+    scores 0, whatever the model knew.
+    """
     return f"<think>\n{item.chain}\n</think>\nThe answer is \\boxed{{{item.answer}}}."

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 # Qwen's special tokens, in Qwen's order, so prompts look like the real model's.
@@ -42,15 +43,27 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
-# A few kilobytes of the text the synthetic tasks and prompts use, so BPE merges are useful.
+# A few kilobytes of the text the synthetic tasks, their prompts and their answers use, so BPE merges
+# are useful: a whole think-then-box answer of every synthetic task fits the CPU default's 32 tokens.
 _CORPUS = [
-    "You FIRST think about the reasoning process as an internal monologue and then provide the final answer.",
+    "You FIRST think about the reasoning process step by step as an internal monologue and then provide the final answer.",
     "The reasoning process MUST BE enclosed within <think> </think> tags. The final answer MUST BE put in \\boxed{}.",
     "How many red circles are in the image? How many blue squares? Which bar is the tallest?",
-    "What is the sum of the two digits shown in the image? Compute 12 + 35 - 7 * 3 / 4.",
-    "Solve for x: 3x + 5 = 20. The answer is \\boxed{5}. Let me think step by step.",
-    "<think> count the shapes, add the numbers, check the result </think> \\boxed{42}",
-    "red green blue yellow purple orange circle square triangle bar chart digit number",
+    "How many green shapes are there? Count the yellow shapes in the image. How many shapes in the picture are red?",
+    "Which bar is the tallest? Give its position from the left, starting at 1.",
+    "Counting bars from the left starting at 1, which one is tallest?",
+    "What is the sum of the two digits in the image? Add the two digits shown.",
+    "The image shows two digits. What do they add up to?",
+    "What is 12 + 35? Compute 7 * 3. Calculate 20 - 4. Solve for x: 3x + 5 = 20. Find x if x + 2 = 9.",
+    "What is x when 2x + 4 = 10?",
+    "<think>\nI count 3 red shapes.\n</think>\nThe answer is \\boxed{3}.",
+    "<think>\nI count 2 blue shapes.\n</think>\nThe answer is \\boxed{2}.",
+    "<think>\nOf 4 bars, bar 2 is the tallest.\n</think>\nThe answer is \\boxed{2}.",
+    "<think>\nThe digits are 4 and 5. 4 + 5 = 9.\n</think>\nThe answer is \\boxed{9}.",
+    "<think>\n12 + 35 = 47.\n</think>\nThe answer is \\boxed{47}.",
+    "<think>\nx = 9 - 2 = 7.\n</think>\nThe answer is \\boxed{7}.",
+    "<think>\n3x = 15, so x = 5.\n</think>\nThe answer is \\boxed{5}.",
+    "red green blue yellow purple orange circle square triangle bar chart digit number shapes bars digits",
     "0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 + - * / = ( ) { } [ ] . , ? !",
     "A B C D E Option answer question problem image figure diagram value total",
 ]
@@ -83,52 +96,92 @@ def build_tokenizer(out_dir: str | os.PathLike, vocab_size: int = 512):
     return fast
 
 
-# Shapes of the random model. "cpu" trains in seconds on 2 cores. "gpu" is the smallest shape that
-# vLLM and flash-attn take as they are: head dims of 64 (text and vision), bf16-friendly widths.
-# mrope_section must sum to head_dim / 2.
+HEAD_DIM = 32
+"""Attention head width of the CPU shape; Qwen2.5-VL's mrope_section must sum to half the head width."""
+
+
+@dataclass(frozen=True)
+class TinySize:
+    """The shape of the tiny Qwen2.5-VL. The defaults are the CPU default's: big enough that a short
+    warm start leaves the synthetic tasks half-learned and GRPO can lift them in a few dozen steps,
+    small enough that an RL step takes seconds on 2 cores."""
+
+    text_hidden: int = 128
+    """Hidden size of the language model (a multiple of ``head_dim``)."""
+    text_layers: int = 2
+    """Decoder layers."""
+    text_intermediate: int = 256
+    """MLP width of each decoder layer."""
+    head_dim: int = HEAD_DIM
+    """Attention head width of the language model."""
+    kv_heads: int = 1
+    """Key/value heads (grouped-query attention)."""
+    mrope_section: tuple[int, int, int] = (4, 6, 6)
+    """M-RoPE split of the rotary dimensions (temporal, height, width); sums to ``head_dim / 2``."""
+    vision_hidden: int = 32
+    """Hidden size of the vision tower."""
+    vision_heads: int = 2
+    """Attention heads of the vision tower."""
+    vision_depth: int = 2
+    """Vision blocks (the last one uses full attention, as in Qwen2.5-VL)."""
+
+    def __post_init__(self):
+        if self.text_hidden % self.head_dim or min(self.text_layers, self.text_intermediate, self.vision_hidden,
+                                                   self.vision_depth, self.kv_heads, self.vision_heads) < 1:
+            raise ValueError(f"text_hidden must be a multiple of head_dim and every size >= 1, got {self}")
+        if sum(self.mrope_section) * 2 != self.head_dim:
+            raise ValueError(f"mrope_section must sum to head_dim / 2, got {self.mrope_section} for {self.head_dim}")
+
+
+# "gpu" is the smallest shape that vLLM and flash-attn take as they are: head dims of 64 (text and
+# vision), bf16-friendly widths.
 SIZES = {
-    "cpu": dict(text_hidden=64, head_dim=32, intermediate=128, kv_heads=1, mrope_section=[4, 6, 6],
-                vision_hidden=32, vision_heads=2, vision_intermediate=64),
-    "gpu": dict(text_hidden=256, head_dim=64, intermediate=512, kv_heads=2, mrope_section=[8, 12, 12],
-                vision_hidden=128, vision_heads=2, vision_intermediate=256),
-}  # fmt: skip
+    "cpu": TinySize(),
+    "gpu": TinySize(text_hidden=256, text_intermediate=512, head_dim=64, kv_heads=2, mrope_section=(8, 12, 12),
+                    vision_hidden=128),
+}
 
 
-def build_config(tokenizer, size: str = "cpu"):
-    """A Qwen2.5-VL config of one of :data:`SIZES` (``cpu``: ~0.2 M parameters)."""
+def resolve_size(size: "TinySize | str") -> TinySize:
+    if isinstance(size, TinySize):
+        return size
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {sorted(SIZES)} or a TinySize, got {size!r}")
+    return SIZES[size]
+
+
+def build_config(tokenizer, size: "TinySize | str" = "cpu"):
+    """A Qwen2.5-VL config of shape ``size`` (``cpu``: about 0.5 M parameters)."""
     from transformers import Qwen2_5_VLConfig
 
-    if size not in SIZES:
-        raise ValueError(f"size must be one of {sorted(SIZES)}, got {size!r}")
-    shape = SIZES[size]
+    size = resolve_size(size)
     ids = tokenizer.convert_tokens_to_ids
-    text_hidden = shape["text_hidden"]
     return Qwen2_5_VLConfig(
         text_config=dict(
             vocab_size=len(tokenizer),
-            hidden_size=text_hidden,
-            intermediate_size=shape["intermediate"],
-            num_hidden_layers=2,
-            num_attention_heads=text_hidden // shape["head_dim"],
-            num_key_value_heads=shape["kv_heads"],
+            hidden_size=size.text_hidden,
+            intermediate_size=size.text_intermediate,
+            num_hidden_layers=size.text_layers,
+            num_attention_heads=size.text_hidden // size.head_dim,
+            num_key_value_heads=size.kv_heads,
             max_position_embeddings=4096,
-            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": shape["mrope_section"]},
+            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": list(size.mrope_section)},
             bos_token_id=ids("<|endoftext|>"),
             eos_token_id=ids("<|im_end|>"),
             pad_token_id=ids("<|endoftext|>"),
             tie_word_embeddings=False,
         ),
         vision_config=dict(
-            depth=2,
-            hidden_size=shape["vision_hidden"],
-            intermediate_size=shape["vision_intermediate"],
-            num_heads=shape["vision_heads"],
+            depth=size.vision_depth,
+            hidden_size=size.vision_hidden,
+            intermediate_size=2 * size.vision_hidden,
+            num_heads=size.vision_heads,
             patch_size=14,
             spatial_merge_size=2,
             temporal_patch_size=2,
             window_size=112,
-            out_hidden_size=text_hidden,
-            fullatt_block_indexes=[1],
+            out_hidden_size=size.text_hidden,
+            fullatt_block_indexes=[size.vision_depth - 1],
         ),
         image_token_id=ids("<|image_pad|>"),
         video_token_id=ids("<|video_pad|>"),
@@ -158,12 +211,36 @@ def build_image_processor_config() -> dict:
     }
 
 
-def build_tiny_model(
-    out_dir: str | os.PathLike, seed: int = 0, warm_start_sft: str | os.PathLike | None = None, size: str = "cpu"
-) -> Path:
-    """Write a complete HF model folder (config, weights, tokenizer, processor) of shape ``size`` to ``out_dir``.
+@dataclass(frozen=True)
+class WarmStart:
+    """A miniature of the base model's own training, so that RL starts from a model that half knows the tasks.
 
-    With ``warm_start_sft`` the random model is first fitted to the answer format (:func:`warm_start`).
+    The real recipe starts from Qwen2.5-VL-7B-Instruct, which already reads images and answers questions;
+    a random tiny model does neither, never closes ``\\boxed{}`` and scores 0, and GRPO then has nothing to
+    learn from. A short supervised fit on freshly generated synthetic problems of every task (image and
+    text; a stream of its own, not the RL files) gives it the think-then-box format and partial skill:
+    stopped early on purpose, so that sampled accuracy sits in the middle, where RL has room to move.
+    """
+
+    steps: int = 150
+    """Optimizer steps (AdamW)."""
+    batch_size: int = 16
+    """Problems per step."""
+    lr: float = 3e-3
+    """Learning rate (constant)."""
+    tasks: tuple[str, ...] | None = None
+    """Synthetic task names to draw from; None = every registered task."""
+    difficulty: int = 1
+    """Difficulty of the generated problems."""
+    seed: int = 0
+    """Seed of the problem stream and the batch order."""
+
+
+def build_tiny_model(out_dir: str | os.PathLike, seed: int = 0, size: "TinySize | str" = "cpu",
+                     warm: WarmStart | None = None) -> Path:
+    """Write a complete HF model folder (config, weights, tokenizer, processor) to ``out_dir``.
+
+    With ``warm`` the random model is first fitted to the synthetic tasks (:func:`warm_start`).
     The folder is written to a temporary sibling and renamed into place, so a crash never
     leaves a half-written model that a later run would take for a complete one.
     """
@@ -189,8 +266,8 @@ def build_tiny_model(
     (tmp / "preprocessor_config.json").write_text(json.dumps(build_image_processor_config(), indent=2))
     (tmp / "processor_config.json").write_text(json.dumps({"processor_class": "Qwen2_5_VLProcessor"}, indent=2))
     (tmp / "chat_template.jinja").write_text(CHAT_TEMPLATE)
-    if warm_start_sft is not None:
-        warm_start(tmp, warm_start_sft, seed=seed)
+    if warm is not None:
+        warm_start(tmp, warm)
     if out.exists():
         # An incomplete folder from an interrupted build: replace it.
         import shutil
@@ -200,59 +277,103 @@ def build_tiny_model(
     return out
 
 
-def warm_start(model_dir: str | os.PathLike, sft_parquet: str | os.PathLike, steps: int = 150, seed: int = 0) -> dict:
-    """Teach the random model the answer format on the synthetic cold-start data, in place.
+def _user_parts(content: str) -> list[dict]:
+    """A user turn whose ``<image>`` placeholders become image parts, as verl's dataset builds them."""
+    from data_preprocess.prompt import IMAGE_PLACEHOLDER
 
-    A random model never closes ``\\boxed{}``, so every rollout scores 0 and GRPO has nothing to
-    learn from. A few seconds of supervised steps (the paper's cold start in miniature) give it the
-    think-then-box format and a guessing accuracy, so the CPU RL default gets real reward variance.
-    Returns the first and last training losses. The folder is rewritten atomically.
-    """
-    import pyarrow.parquet as pq
-    import torch
-    from transformers import AutoModelForImageTextToText, AutoTokenizer
+    parts: list[dict] = []
+    for index, text in enumerate(content.split(IMAGE_PLACEHOLDER)):
+        if index:
+            parts.append({"type": "image"})
+        if text:
+            parts.append({"type": "text", "text": text})
+    return parts
 
-    model_dir = Path(model_dir)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForImageTextToText.from_pretrained(model_dir, attn_implementation="sdpa", dtype=torch.float32)
-    rows = pq.read_table(sft_parquet, columns=["messages"]).column("messages").to_pylist()
+
+def warm_start_examples(rng, count: int, tasks: tuple[str, ...] | None = None, difficulty: int = 1) -> list[tuple]:
+    """``count`` fresh ``(messages, PIL images, answer)`` examples in the RL prompt format, tasks drawn at random."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    from data_preprocess.prompt import build_user_content
+    from data_preprocess.synthetic_tasks import TASKS, get_task, think_then_box
+
+    names = list(tasks or TASKS)
     examples = []
-    for messages in rows:
-        prompt = tokenizer.apply_chat_template(messages[:-1], add_generation_prompt=True, tokenize=False)
-        full = tokenizer.apply_chat_template(messages, tokenize=False)
-        prompt_len = len(tokenizer(prompt)["input_ids"])
-        ids = tokenizer(full)["input_ids"]
-        labels = [-100] * prompt_len + ids[prompt_len:]
-        examples.append((ids, labels))
-    gen = torch.Generator().manual_seed(seed)
-    optim = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(count):
+        item = get_task(rng.choice(names)).generate(rng, difficulty)
+        messages = [
+            {"role": "user", "content": _user_parts(build_user_content(item.question, len(item.images)))},
+            {"role": "assistant", "content": think_then_box(item)},
+        ]
+        images = [Image.open(BytesIO(data)).convert("RGB") for data in item.images]
+        examples.append((messages, images, item.answer))
+    return examples
+
+
+def _supervised_batch(processor, examples):
+    """Token ids, attention mask, pixel inputs and labels (the answer turn only) of a right-padded batch."""
+    import torch
+
+    tokenizer = processor.tokenizer
+    texts = [tokenizer.apply_chat_template(messages, tokenize=False) for messages, _, _ in examples]
+    images = [image for _, example_images, _ in examples for image in example_images]
+    batch = processor(text=texts, images=images or None, padding=True, return_tensors="pt")
+    labels = batch["input_ids"].clone()
+    start = tokenizer.convert_tokens_to_ids("<|im_start|>")
+    header = len(tokenizer("assistant\n")["input_ids"])
+    for row in range(labels.shape[0]):
+        answer_from = int(torch.nonzero(batch["input_ids"][row] == start).max()) + 1 + header
+        labels[row, :answer_from] = -100
+    labels[batch["attention_mask"] == 0] = -100
+    return {**batch, "labels": labels}
+
+
+def warm_start(model_dir: str | os.PathLike, recipe: WarmStart = WarmStart()) -> dict:
+    """Fit the model in ``model_dir`` to the synthetic tasks (see :class:`WarmStart`), in place.
+
+    Returns the mean training loss of the first and of the last tenth of the steps.
+    """
+    import random
+
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from verl_ext.cpu.processor import register_torchvision_free_processor
+
+    register_torchvision_free_processor()
+    model_dir = Path(model_dir)
+    processor = AutoProcessor.from_pretrained(model_dir)
+    model = AutoModelForImageTextToText.from_pretrained(model_dir, attn_implementation="sdpa", dtype=torch.float32)
+    rng = random.Random(f"revisual-warm-start:{recipe.seed}")
+    torch.manual_seed(recipe.seed)
+    optim = torch.optim.AdamW(model.parameters(), lr=recipe.lr)
     model.train()
     losses = []
-    for _ in range(steps):
-        batch = [examples[i] for i in torch.randint(len(examples), (16,), generator=gen).tolist()]
-        width = max(len(ids) for ids, _ in batch)
-        pad = tokenizer.pad_token_id
-        input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in batch])
-        labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch])
-        attention = (torch.arange(width)[None, :] < torch.tensor([len(i) for i, _ in batch])[:, None]).long()
-        loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
+    for _ in range(recipe.steps):
+        batch = _supervised_batch(processor, warm_start_examples(rng, recipe.batch_size, recipe.tasks, recipe.difficulty))
+        loss = model(**batch).loss
         loss.backward()
         optim.step()
         optim.zero_grad()
         losses.append(loss.item())
     model.eval()
     model.save_pretrained(model_dir)
-    return {"first_loss": losses[0], "last_loss": losses[-1]}
+    tenth = max(1, len(losses) // 10)
+    return {"first_loss": sum(losses[:tenth]) / tenth, "last_loss": sum(losses[-tenth:]) / tenth}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="output model folder")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--warm-start", metavar="SFT_PARQUET", help="fit the answer format on this SFT parquet")
+    parser.add_argument("--warm-start-steps", type=int, default=0,
+                        help="fit the synthetic tasks for this many steps first (0: random weights)")
     parser.add_argument("--size", choices=sorted(SIZES), default="cpu", help="cpu (default) or gpu (vLLM/flash-attn shapes)")
     args = parser.parse_args(argv)
-    path = build_tiny_model(args.out, seed=args.seed, warm_start_sft=args.warm_start, size=args.size)
+    warm = WarmStart(steps=args.warm_start_steps, seed=args.seed) if args.warm_start_steps > 0 else None
+    path = build_tiny_model(args.out, seed=args.seed, size=args.size, warm=warm)
     print(f"tiny Qwen2.5-VL model written to {path}")
 
 

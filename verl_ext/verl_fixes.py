@@ -9,9 +9,17 @@
 2. ``actor_rollout_ref.actor.freeze_vision_tower`` is accepted by verl's ``ActorConfig`` but never
    read: the vision tower trains (or, with zero gradients, decays under AdamW's weight decay)
    whatever the flag says. Stage 3 freezes it, so the flag is made to do what it says.
+3. A VL mini-batch whose sequences all have the same length crashes the actor update
+   (``RuntimeError: split_with_sizes expects split_sizes to sum exactly to 132 ..., but got
+   split_sizes=[4, 4, 4, 4, 4, 4, 4, 4]``; ``verl-on-cpu.md`` §6.3 item 10). TransferQueue rebuilds the
+   per-sample ``(4, L)`` M-RoPE position ids with ``torch.nested.as_nested_tensor(layout=jagged)``, which
+   for equal ``L`` makes the *first* sample dimension the ragged one; verl's ``maybe_fix_3d_position_ids``
+   then declares the last dimension ragged regardless, and the tensor no longer matches its own offsets.
+   Small batches hit it often (a PAD selection of a few groups whose prompts and answers have equal
+   lengths); large ones rarely. The fix rebuilds such a tensor ragged along the last dimension.
 
 The plugin applies each fix when verl first imports the module it patches
-(:func:`install_hooks`); :func:`apply_verl_fixes` applies both at once.
+(:func:`install_hooks`); :func:`apply_verl_fixes` applies them all at once.
 """
 
 from __future__ import annotations
@@ -158,17 +166,63 @@ def honour_freeze_vision_tower() -> None:
     _patch_fsdp_engine(transformer_impl)
 
 
+def is_ragged_along_first_sample_dim(tensor) -> bool:
+    """A 3-D jagged tensor whose samples all have the same shape, made ragged along their first dimension
+    (what ``as_nested_tensor(layout=jagged)`` builds from equal ``(4, L)`` position ids)."""
+    values, offsets = tensor._values, tensor._offsets
+    return tensor._ragged_idx == 1 and values.dim() == 2 and int(offsets[-1]) == values.shape[0]
+
+
+def _position_ids_fix(original):
+    """Wrap ``maybe_fix_3d_position_ids``: equal-length samples are rebuilt ragged along the last dimension."""
+
+    @functools.wraps(original)
+    def maybe_fix_3d_position_ids(data):
+        position_ids = data["position_ids"] if "position_ids" in data.keys() else None
+        if (position_ids is not None and position_ids.is_nested and position_ids.dim() == 3
+                and is_ragged_along_first_sample_dim(position_ids)):
+            from verl.utils.tensordict_utils import nested_tensor_from_tensor_list
+
+            data["position_ids"] = nested_tensor_from_tensor_list(list(position_ids.unbind()), ragged_idx=2)
+            return None
+        return original(data)
+
+    maybe_fix_3d_position_ids.__revisual_fixed__ = True
+    return maybe_fix_3d_position_ids
+
+
+def _patch_position_ids_fix(module) -> None:
+    """Replace the function in ``verl.utils.tensordict_utils`` and in each module that imported it by name."""
+    current = module.maybe_fix_3d_position_ids
+    if not getattr(current, "__revisual_fixed__", False):
+        from verl.utils import tensordict_utils
+
+        if not getattr(tensordict_utils.maybe_fix_3d_position_ids, "__revisual_fixed__", False):
+            tensordict_utils.maybe_fix_3d_position_ids = _position_ids_fix(tensordict_utils.maybe_fix_3d_position_ids)
+        module.maybe_fix_3d_position_ids = tensordict_utils.maybe_fix_3d_position_ids
+
+
+POSITION_IDS_USERS = ("verl.utils.tensordict_utils", "verl.workers.engine_workers", "verl.workers.engine.base")
+"""The modules that call ``maybe_fix_3d_position_ids`` (each binds the name at import)."""
+
+
 def install_hooks(when_imported) -> None:
     """Apply each fix when verl first imports the module it patches (or now, if already imported)."""
     when_imported("verl.models.transformers.qwen2_vl", fix_text_only_vl_embeddings)
     when_imported("verl.workers.config.actor", _patch_actor_config)
     when_imported("verl.workers.engine.fsdp.transformer_impl", _patch_fsdp_engine)
+    for name in POSITION_IDS_USERS:
+        when_imported(name, _patch_position_ids_fix)
 
 
 def apply_verl_fixes() -> None:
     """Apply every fix above now. Idempotent; not gated on the device."""
+    import importlib
+
     fix_text_only_vl_embeddings()
     honour_freeze_vision_tower()
+    for name in POSITION_IDS_USERS:
+        _patch_position_ids_fix(importlib.import_module(name))
 
 
 def fixes_applied() -> dict[str, bool]:
@@ -177,7 +231,13 @@ def fixes_applied() -> dict[str, bool]:
     from verl.workers.config.actor import FSDPActorConfig
     from verl.workers.engine.fsdp.transformer_impl import FSDPEngine
 
+    import importlib
+
     return {
+        "equal_length_position_ids": all(
+            getattr(importlib.import_module(name).maybe_fix_3d_position_ids, "__revisual_fixed__", False)
+            for name in POSITION_IDS_USERS
+        ),
         "text_only_vl_embeddings": getattr(qwen2_vl._get_input_embeds, "__revisual_fixed__", False),
         "freeze_vision_tower": getattr(FSDPActorConfig.__post_init__, "__revisual_fixed__", False)
         and getattr(FSDPEngine._build_module, "__revisual_fixed__", False),

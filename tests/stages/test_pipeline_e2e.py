@@ -1,6 +1,7 @@
 """The whole pipeline on the CPU with the tiny model: stage 2 is killed with SIGKILL after its step-2
-checkpoint, the pipeline is rerun and must resume it (step count and entropy coefficient continuing),
-finish stage 3, and a third run must skip everything. One shared run (~4 min on 2 cores) feeds every test.
+checkpoint, the pipeline is rerun and must resume it (step count and entropy coefficient continuing,
+as the actor worker itself records them), finish stage 3, measure every stage before and after, and a
+third run must skip everything. One shared run (~5 min on 2 cores) feeds every test.
 """
 
 import json
@@ -21,15 +22,23 @@ from verl_ext.stages.outputs import missing_model_files, read_complete_marker
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-STAGE2_STEPS, KILL_AFTER_STEP = 4, 2
+STAGE1_STEPS, STAGE2_STEPS, STAGE3_STEPS, KILL_AFTER_STEP = 4, 4, 3, 2
 
 
-def pipeline_env():
+def pipeline_env(trace_dir):
+    # Short stages (the CPU default trains longer), no entropy warm-up so the coefficient moves from the start,
+    # a small evaluation, and the actor workers' own record of what they trained with.
     return {
         **os.environ,
         "PYTHONPATH": str(REPO),
         "REVISUAL_DEVICE": "cpu",
-        "STAGE2_ARGS": f"trainer.total_training_steps={STAGE2_STEPS} trainer.save_freq={KILL_AFTER_STEP}",
+        "STAGE1_ARGS": f"trainer.total_training_steps={STAGE1_STEPS} trainer.save_freq={STAGE1_STEPS}",
+        "STAGE2_ARGS": f"trainer.total_training_steps={STAGE2_STEPS} trainer.save_freq={KILL_AFTER_STEP} "
+                       "algorithm.entropy_anneal.warmup_steps=0",
+        "STAGE3_ARGS": f"trainer.total_training_steps={STAGE3_STEPS} trainer.save_freq={STAGE3_STEPS}",
+        "PIPELINE_EVAL_ITEMS": "12",
+        "PIPELINE_EVAL_SAMPLES": "2",
+        "REVISUAL_ACTOR_TRACE": str(trace_dir),
     }
 
 
@@ -66,11 +75,10 @@ def wait_for_stage2_checkpoint(run_dir, proc, timeout_s=600):
 def run(tmp_path_factory):
     work = tmp_path_factory.mktemp("pipeline")
     run_dir = work / "run"
-    env = pipeline_env()
     first_log = open(work / "first.log", "w")
     # A new session, so the kill reaches the stage process and its Ray processes too.
-    proc = subprocess.Popen(pipeline_cmd(run_dir), cwd=work, env=env, stdout=first_log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(pipeline_cmd(run_dir), cwd=work, env=pipeline_env(work / "trace-killed"),
+                            stdout=first_log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         killed_metrics = wait_for_stage2_checkpoint(run_dir, proc)
     finally:
@@ -78,12 +86,28 @@ def run(tmp_path_factory):
         proc.wait()
         first_log.close()
     killed = metrics_records(killed_metrics)
-    second = subprocess.run(pipeline_cmd(run_dir), cwd=work, env=env, capture_output=True, text=True)
+    second = subprocess.run(pipeline_cmd(run_dir), cwd=work, env=pipeline_env(work / "trace-resumed"),
+                            capture_output=True, text=True)
     assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-4000:]
     summary = json.loads((run_dir / "run_summary.json").read_text())
-    third = subprocess.run(pipeline_cmd(run_dir), cwd=work, env=env, capture_output=True, text=True)
+    third = subprocess.run(pipeline_cmd(run_dir), cwd=work, env=pipeline_env(work / "trace-third"),
+                           capture_output=True, text=True)
     return {"run_dir": run_dir, "killed_metrics": killed_metrics, "killed": killed, "second": second,
-            "summary": summary, "third": third}
+            "summary": summary, "third": third, "resumed_trace": work / "trace-resumed"}
+
+
+def worker_loss_records(trace_dir):
+    """What the actor workers' losses used, per micro-batch: ``(update, optimizer step, entropy coefficient)``.
+
+    One list per worker process, oldest file first: in a launch that runs stage 2 and then stage 3, the
+    stage-2 worker's file is finished before the stage-3 worker starts writing its own."""
+    records = []
+    for path in sorted(Path(trace_dir).glob("actor-*.jsonl"), key=lambda p: p.stat().st_mtime):
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        steps = {r["optimizer_step"]: r["update"] for r in lines if r["kind"] == "step"}
+        records.append([(steps[r["optimizer_step"]], r["optimizer_step"], r["entropy_coeff"])
+                        for r in lines if r["kind"] == "loss"])
+    return records
 
 
 def test_all_three_stages_complete_and_hand_off(run):
@@ -91,7 +115,7 @@ def test_all_three_stages_complete_and_hand_off(run):
     stages = run["summary"]["stages"]
     assert list(stages) == ["stage1_cold_start", "stage2_mrl", "stage3_trl"]
     assert [stages[s]["status"] for s in stages] == ["skipped", "resumed", "ran"]
-    assert [stages[s]["steps"] for s in stages] == [4, STAGE2_STEPS, 3]
+    assert [stages[s]["steps"] for s in stages] == [STAGE1_STEPS, STAGE2_STEPS, STAGE3_STEPS]
     for name, info in stages.items():
         assert missing_model_files(info["output_path"]) == []
         assert read_complete_marker(run_dir / name)["output_path"] == info["output_path"]
@@ -109,16 +133,44 @@ def test_killed_stage2_resumes_step_count_and_entropy_coefficient(run):
     assert "resuming from checkpoint step 2" in run["second"].stdout
     state = json.loads((stage / "checkpoints" / f"global_step_{KILL_AFTER_STEP}" / "revisual_state.json").read_text())
     restored = state["optimizer_steps"]
-    assert restored == run["killed"][KILL_AFTER_STEP]["actor/optimizer_steps"] > 0
+    assert restored == run["killed"][KILL_AFTER_STEP].get("actor/optimizer_steps", 0)
     resumed_files = [p for p in sorted((stage / "metrics").glob("*.jsonl")) if p != run["killed_metrics"]]
     assert len(resumed_files) == 1
     resumed = metrics_records(resumed_files[0])
     assert sorted(resumed) == [3, 4]  # the global step continues, nothing is redone
-    # The first update after the resume uses the coefficient for the restored optimizer step
-    # (CPU profile: warm-up 0, so 0.02 * 0.985**steps), then the counter keeps growing.
-    assert resumed[3]["actor/entropy_coeff"] == pytest.approx(0.02 * 0.985**restored)
-    assert resumed[3]["actor/entropy_coeff"] == pytest.approx(annealed_entropy_coef(int(restored), warmup_steps=0))
-    assert restored < resumed[3]["actor/optimizer_steps"] < resumed[4]["actor/optimizer_steps"]
+    # What the resumed stage-2 worker's loss used, read from the worker: the first update after the resume
+    # starts at the restored optimizer step with that step's coefficient (warm-up 0: 0.02 * 0.985**step),
+    # and every later micro-batch uses the coefficient of its own optimizer step.
+    workers = worker_loss_records(run["resumed_trace"])
+    assert workers and workers[0], "the resumed stage 2 made no actor update"
+    stage2_worker = workers[0]
+    first_update = min(update for update, _, _ in stage2_worker)
+    assert first_update > KILL_AFTER_STEP
+    first = [r for r in stage2_worker if r[0] == first_update]
+    assert min(step for _, step, _ in first) == restored
+    for _, step, coeff in stage2_worker:
+        assert coeff == pytest.approx(annealed_entropy_coef(step, warmup_steps=0))
+    assert first[0][2] == pytest.approx(0.02 * 0.985**restored)
+    assert max(step for _, step, _ in stage2_worker) == resumed[max(u for u, _, _ in stage2_worker)][
+        "actor/optimizer_steps"] - 1
+
+
+def test_every_stage_is_measured_before_and_after(run):
+    stages = run["summary"]["stages"]
+    for name, info in stages.items():
+        acc = info["val_acc"]
+        assert set(acc) == {"before", "after"}, name
+        for when in ("before", "after"):
+            assert set(acc[when]) == {"greedy", "sampled"}
+            assert all(0.0 <= value <= 1.0 for value in acc[when].values())
+        assert info["val_acc_settings"]["items"] == 12
+    # Stage 1's "before" is the base model; the others start from the previous stage's output.
+    assert stages["stage1_cold_start"]["val_acc_settings"]["before_model"] != stages["stage1_cold_start"]["output_path"]
+    assert stages["stage2_mrl"]["val_acc_settings"]["before_model"] == stages["stage1_cold_start"]["output_path"]
+    assert "validation accuracy before -> after" in run["second"].stdout
+    dashboards = sorted((run["run_dir"] / "dashboards").glob("*.png"))
+    assert [p.stem for p in dashboards] == ["stage1_cold_start", "stage2_mrl", "stage3_trl"]
+    assert f"dashboard -> {dashboards[0]}" in run["second"].stdout
 
 
 def canonical_key(name):

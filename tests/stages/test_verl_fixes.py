@@ -104,3 +104,41 @@ def test_actor_config_hands_the_flag_to_its_engine():
     off = FSDPActorConfig(strategy="fsdp2", rollout_n=1, ppo_micro_batch_size_per_gpu=1)
     assert getattr(on.engine, FREEZE_FLAG) is True
     assert getattr(off.engine, FREEZE_FLAG) is False
+
+
+def _stored_position_ids(lengths):
+    """Per-sample M-RoPE position ids ``(4, L)`` as TransferQueue hands them back: one jagged nested tensor."""
+    samples = [torch.arange(4 * length).reshape(4, length) + 1000 * i for i, length in enumerate(lengths)]
+    return samples, torch.nested.as_nested_tensor(samples, layout=torch.jagged)
+
+
+@pytest.mark.parametrize("lengths", [[6] * 8, [6, 7, 9], [5]])
+def test_equal_length_vl_position_ids_survive_the_actors_mini_batch_split(lengths):
+    from tensordict import TensorDict
+    from verl.utils import tensordict_utils as tu
+    from verl.workers import engine_workers
+
+    apply_verl_fixes()
+    samples, stored = _stored_position_ids(lengths)
+    data = TensorDict({"position_ids": stored}, batch_size=len(lengths))
+    engine_workers.maybe_fix_3d_position_ids(data)  # what the actor worker calls before splitting
+    picked = [len(lengths) - 1, 0]
+    selected = tu.index_select_tensor_dict(data, torch.tensor(picked))["position_ids"]
+    assert [t.tolist() for t in selected.unbind()] == [samples[i].tolist() for i in picked]
+
+
+def test_equal_length_vl_position_ids_break_verls_own_fix():
+    # Without the fix, the same split of eight equal-length samples fails (the bug the fix is for).
+    from tensordict import TensorDict
+    from verl.utils import tensordict_utils as tu
+    from verl_ext import verl_fixes
+
+    _, stored = _stored_position_ids([6] * 8)
+    assert verl_fixes.is_ragged_along_first_sample_dim(stored)
+    data = TensorDict({"position_ids": stored}, batch_size=8)
+    original = tu.maybe_fix_3d_position_ids
+    while getattr(original, "__wrapped__", None) is not None:
+        original = original.__wrapped__
+    original(data)
+    with pytest.raises(RuntimeError):
+        tu.index_select_tensor_dict(data, torch.tensor([1, 0]))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import ray
@@ -29,6 +30,23 @@ logger = logging.getLogger(__name__)
 # Tokens a random or barely trained VL model must not emit: verl's M-RoPE indexer reads
 # vision tokens in a *response* as the start of an image and fails.
 _VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
+
+
+def multimodal_token_types(input_ids: torch.Tensor, image_token_id: Optional[int],
+                           video_token_id: Optional[int] = None) -> torch.Tensor:
+    """Qwen-VL's ``mm_token_type_ids``: 1 at image placeholders, 2 at video ones, 0 elsewhere.
+
+    transformers 5 places image tokens on M-RoPE's (t, h, w) grid only where these types say so;
+    without them, ``generate`` gives the image tokens text positions, while verl's actor (whose
+    agent loop computes the types) trains on grid positions: the rollout samples from a different
+    model than the one being trained.
+    """
+    types = torch.zeros_like(input_ids)
+    if image_token_id is not None:
+        types[input_ids == image_token_id] = 1
+    if video_token_id is not None:
+        types[input_ids == video_token_id] = 2
+    return types
 
 
 def server_actor_name(replica_rank: int) -> str:
@@ -48,8 +66,35 @@ def sampled_token_logprobs(step_logits: torch.Tensor, tokens: torch.Tensor, temp
     return logp.gather(-1, tokens.long().unsqueeze(-1)).squeeze(-1)
 
 
+BATCH_WINDOW_S = 0.02
+"""How long the server waits for more requests before it generates: the agent loop sends a step's
+requests together, so one short wait turns them into one batched ``generate`` call."""
+MAX_BATCH_ROWS = 64
+"""Most sequences one ``generate`` call decodes together."""
+
+
+@dataclass
+class _Request:
+    prompt_ids: list[int]
+    sampling_params: dict[str, Any]
+    image_data: Optional[list[Any]]
+    future: asyncio.Future
+
+
+def _sampling_key(params: dict[str, Any]) -> tuple:
+    """Requests with equal keys can share one ``generate`` call."""
+    return tuple(sorted((k, str(v)) for k, v in params.items() if k != "logprobs"))
+
+
+def first_stop(tokens: list[int], stop_ids: set[int]) -> int:
+    """Length of a generated row up to and including its first stop token (all of it when there is none);
+    the rows of a batch that stop early are padded after that."""
+    return next((i + 1 for i, token in enumerate(tokens) if token in stop_ids), len(tokens))
+
+
 class HFRolloutServer:
-    """Owns one transformers model; serves verl's token-in/token-out ``generate`` calls one at a time."""
+    """Owns one transformers model; serves verl's token-in/token-out ``generate`` calls, batching the
+    requests that arrive together (left-padded, one ``generate`` call per batch)."""
 
     def __init__(self, config, model_config, replica_rank: int):
         from verl_ext.cpu import enable_cpu_support
@@ -74,7 +119,8 @@ class HFRolloutServer:
         self.eos_token_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
         self.eos_token_ids.discard(None)
         self.global_steps: Optional[int] = None
-        self._lock = asyncio.Lock()
+        self._pending: list[_Request] = []
+        self._drainer: Optional[asyncio.Task] = None
 
     async def generate(
         self,
@@ -90,9 +136,11 @@ class HFRolloutServer:
     ) -> TokenOutput:
         if video_data:
             raise NotImplementedError("the hf rollout backend does not take videos")
-        # Two cores gain nothing from concurrent generate calls; serialising keeps memory flat.
-        async with self._lock:
-            token_ids, log_probs = await asyncio.to_thread(self._generate, prompt_ids, sampling_params, image_data)
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append(_Request(list(prompt_ids), dict(sampling_params), image_data, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain())
+        token_ids, log_probs = await future
         return TokenOutput(
             token_ids=token_ids,
             log_probs=log_probs if sampling_params.get("logprobs") else None,
@@ -100,13 +148,46 @@ class HFRolloutServer:
             extra_fields={"global_steps": self.global_steps},
         )
 
-    @torch.no_grad()
+    async def _drain(self) -> None:
+        """Generate for the waiting requests, one batch of equal sampling settings at a time."""
+        while self._pending:
+            await asyncio.sleep(BATCH_WINDOW_S)
+            key = _sampling_key(self._pending[0].sampling_params)
+            batch = [r for r in self._pending if _sampling_key(r.sampling_params) == key][:MAX_BATCH_ROWS]
+            for request in batch:
+                self._pending.remove(request)
+            try:
+                # One generate call at a time: two cores gain nothing from more, and memory stays flat.
+                results = await asyncio.to_thread(
+                    self._generate_batch, [(r.prompt_ids, r.image_data) for r in batch], batch[0].sampling_params
+                )
+            except Exception as err:  # noqa: BLE001 - every waiting caller must hear about it
+                for request in batch:
+                    request.future.set_exception(err)
+            else:
+                for request, result in zip(batch, results):
+                    request.future.set_result(result)
+
     def _generate(self, prompt_ids, sampling_params, image_data):
-        input_ids = torch.tensor([list(prompt_ids)], dtype=torch.long)
-        inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
-        if image_data:
-            vision = self.processor.image_processor(images=list(image_data), return_tensors="pt")
+        """One request alone: ``(token ids, log-probs)``."""
+        return self._generate_batch([(list(prompt_ids), image_data)], sampling_params)[0]
+
+    @torch.no_grad()
+    def _generate_batch(self, rows: list[tuple[list[int], Optional[list[Any]]]], sampling_params: dict[str, Any]):
+        """``(token ids, log-probs)`` per ``(prompt ids, images)`` row, all sampled in one left-padded call."""
+        width = max(len(ids) for ids, _ in rows)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + list(ids) for ids, _ in rows], dtype=torch.long)
+        attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids, _ in rows], dtype=torch.long)
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        images = [image for _, row_images in rows for image in (row_images or [])]
+        if images:
+            vision = self.processor.image_processor(images=images, return_tensors="pt")
             inputs.update(pixel_values=vision["pixel_values"], image_grid_thw=vision["image_grid_thw"])
+            types = multimodal_token_types(
+                input_ids, getattr(self.processor, "image_token_id", None), getattr(self.processor, "video_token_id", None)
+            )
+            inputs["mm_token_type_ids"] = types * attention_mask
         temperature = float(sampling_params.get("temperature", 1.0))
         max_new = int(sampling_params.get("max_tokens", self.config.response_length))
         max_new = max(1, min(max_new, self.config.response_length))
@@ -120,15 +201,20 @@ class HFRolloutServer:
             top_p=float(sampling_params.get("top_p", 1.0)) if do_sample else None,
             top_k=top_k if (do_sample and top_k > 0) else None,
             eos_token_id=sorted(self.eos_token_ids),
-            pad_token_id=self.tokenizer.pad_token_id,
+            pad_token_id=pad,
             suppress_tokens=self.suppress_tokens or None,
             output_logits=True,
             return_dict_in_generate=True,
         )
-        new_tokens = out.sequences[0, input_ids.shape[1] :]
-        step_logits = torch.stack(out.logits, dim=1)[0][: new_tokens.shape[0]]
-        log_probs = sampled_token_logprobs(step_logits, new_tokens, temperature)
-        return new_tokens.tolist(), log_probs.tolist()
+        generated = out.sequences[:, width:]
+        step_logits = torch.stack(out.logits, dim=1)
+        results = []
+        for row in range(len(rows)):
+            tokens = generated[row].tolist()
+            length = first_stop(tokens, self.eos_token_ids)
+            log_probs = sampled_token_logprobs(step_logits[row, :length], generated[row, :length], temperature)
+            results.append((tokens[:length], log_probs.tolist()))
+        return results
 
     def update_weights(self, state_dict: dict[str, torch.Tensor]) -> int:
         """Load the trainer's weights; every tensor must land on a parameter of the rollout model."""
@@ -163,8 +249,9 @@ class HFRolloutServer:
         return None
 
     async def wait_for_requests_to_drain(self):
-        async with self._lock:
-            return None
+        if self._drainer is not None:
+            await asyncio.gather(self._drainer, return_exceptions=True)
+        return None
 
     async def start_profile(self, **kwargs):
         return None

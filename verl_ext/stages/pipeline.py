@@ -162,8 +162,11 @@ class Pipeline:
     """Runs the chosen stages in order under one run folder."""
 
     def __init__(self, run_dir: Path, stages: list[int], common_args: list[str], stage_args: dict[int, list[str]],
-                 python: str = sys.executable, sft_nproc: int = 1, verbose: bool = False):
+                 python: str = sys.executable, sft_nproc: int = 1, verbose: bool = False, evaluate: bool = False,
+                 eval_args: tuple[str, ...] = ()):
         self.run_dir = run_dir.resolve()
+        self.evaluate = evaluate
+        self.eval_args = list(eval_args)
         self.stages = [s for s in STAGES if s.number in stages]
         self.common_args = common_args
         self.stage_args = stage_args
@@ -229,7 +232,7 @@ class Pipeline:
         if marker is not None and not stage_output_problems(out):
             print(f"{PREFIX} stage {stage.number} ({stage.title}): complete output at {marker['output_path']}; skipped",
                   flush=True)
-            return {**marker, "status": "skipped"}
+            return {**self.evaluated(stage, marker), "status": "skipped"}
         if marker is not None:
             # The marker names a model folder that has since lost files: redo the stage's tail.
             (out / "COMPLETE.json").unlink()
@@ -278,7 +281,41 @@ class Pipeline:
         write_complete_marker(out, info)
         print(f"{PREFIX} stage {stage.number} ({stage.title}) done in {wall:.0f} s, {metrics['steps']} steps "
               f"-> {merged}", flush=True)
-        return {**info, "status": status}
+        return {**self.evaluated(stage, info), "status": status}
+
+    # -- before/after evaluation
+    def evaluated(self, stage: Stage, info: dict) -> dict:
+        """``info`` with ``val_acc`` (the stage's input and output model on its validation set), measured once
+        per complete stage and kept in its marker; a failed evaluation is reported and never fails the run."""
+        if not self.evaluate or "val_acc" in info:
+            return info
+        out = self.stage_dir(stage)
+        result_file = out / "val_acc.json"
+        log_file = out / "logs" / f"evaluate-{time.strftime('%Y%m%d-%H%M%S')}.log"
+        models = ["--model", info["input_model"]] if info.get("input_model") else ["--config-model"]
+        cmd = [self.python, "-m", "verl_ext.stages.evaluate", "--stage", str(stage.number), *models,
+               "--model", info["output_path"], "--out", str(result_file), *self.eval_args, "--",
+               *self.common_args, *self.stage_args.get(stage.number, [])]
+        print(f"{PREFIX} stage {stage.number} ({stage.title}): measuring validation accuracy before and after "
+              f"training\n{PREFIX}   log:         {log_file}", flush=True)
+        started = time.time()
+        code = self.run_child(cmd, log_file, {**os.environ, "PYTHONUNBUFFERED": "1"})
+        if code != 0 or not result_file.is_file():
+            print(f"{PREFIX} warning: the evaluation of stage {stage.number} failed (exit {code}); see {log_file}",
+                  file=sys.stderr, flush=True)
+            return {**info, "val_acc_error": str(log_file)}
+        evaluation = json.loads(result_file.read_text())
+        before, after = evaluation["results"]
+        info = {
+            **{k: v for k, v in info.items() if k != "val_acc_error"},
+            "val_acc": {"before": {k: before[k] for k in ("greedy", "sampled")},
+                        "after": {k: after[k] for k in ("greedy", "sampled")}},
+            "val_acc_settings": {"val_file": evaluation["val_file"], "items": after["items"],
+                                 "before_model": before["model"], "wall_time_s": round(time.time() - started, 1),
+                                 **evaluation["generation"]},
+        }
+        write_complete_marker(out, {k: v for k, v in info.items() if k != "status"})
+        return info
 
     def run(self) -> dict:
         with RunLock(self.run_dir, "pipeline run folder", hint="give this pipeline another --run-dir") as lock:
@@ -291,6 +328,8 @@ class Pipeline:
                 self.write_summary(started)
             self.write_summary(started)
         self.print_locations()
+        self.print_val_table()
+        self.write_dashboards()
         return self.summary
 
     def write_summary(self, started: float) -> Path:
@@ -313,6 +352,40 @@ class Pipeline:
         print("\n".join(lines), flush=True)
 
 
+    def print_val_table(self) -> None:
+        rows = [(name, info) for name, info in self.summary["stages"].items() if "val_acc" in info]
+        if rows:
+            print(format_val_table(rows), flush=True)
+
+    def write_dashboards(self) -> list[Path]:
+        """One PNG per stage (``verl_ext.plot``); a plotting error is reported, never fails a finished run."""
+        try:
+            from verl_ext.plot import write_dashboards
+
+            paths = write_dashboards(self.run_dir)
+        except Exception as err:  # noqa: BLE001 - the run is done; a plot must not turn it into a failure
+            print(f"{PREFIX} warning: could not draw the dashboards: {type(err).__name__}: {err}", file=sys.stderr,
+                  flush=True)
+            return []
+        for path in paths:
+            print(f"{PREFIX} dashboard -> {path}", flush=True)
+        return paths
+
+
+def format_val_table(rows: list[tuple[str, dict]]) -> str:
+    """The before/after validation accuracies of ``(stage name, stage record)`` pairs as a text table."""
+    settings = rows[-1][1].get("val_acc_settings", {})
+    header = (f"{PREFIX} validation accuracy before -> after each stage (greedy; sampled = mean of "
+              f"{settings.get('samples', '?')} answers at temperature {settings.get('temperature', '?')}):")
+    lines = [header, f"{PREFIX}   {'stage':<20} {'items':>5}  {'greedy':>16}  {'sampled':>16}"]
+    for name, info in rows:
+        acc = info["val_acc"]
+        cells = [f"{acc['before'][k]:.3f} -> {acc['after'][k]:.3f}" for k in ("greedy", "sampled")]
+        items = info.get("val_acc_settings", {}).get("items", "")
+        lines.append(f"{PREFIX}   {name:<20} {items!s:>5}  {cells[0]:>16}  {cells[1]:>16}")
+    return "\n".join(lines)
+
+
 class StageFailed(RuntimeError):
     def __init__(self, stage: Stage, code: int, log_file: Path):
         tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-30:]) if log_file.exists() else ""
@@ -332,6 +405,18 @@ def default_sft_nproc() -> int:
         return 1
 
 
+def evaluation_enabled(choice: str) -> bool:
+    """``on``/``off``, or ``auto``: on where the run uses the CPU default (``REVISUAL_DEVICE=cpu`` or no GPU)."""
+    if choice != "auto":
+        return choice == "on"
+    requested = os.environ.get("REVISUAL_DEVICE", "auto").lower()
+    if requested in ("cpu", "gpu"):
+        return requested == "cpu"
+    from verl_ext.devices import gpu_available
+
+    return not gpu_available()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-dir", default=os.environ.get("RUN_DIR", "outputs/pipeline"),
@@ -339,11 +424,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stages", default=os.environ.get("STAGES", "1,2,3"), help="which stages to run, e.g. 2,3")
     parser.add_argument("--verbose", action="store_true", default=os.environ.get("PIPELINE_VERBOSE") == "1",
                         help="echo every line of the stages' output, not only revisual's")
+    parser.add_argument("--eval", choices=("auto", "on", "off"), default=os.environ.get("PIPELINE_EVAL", "auto"),
+                        help="measure each stage's model before and after training on its validation set "
+                             "(auto: on the CPU default only; the in-process generator suits tiny models)")
+    parser.add_argument("--eval-items", type=int, default=int(os.environ.get("PIPELINE_EVAL_ITEMS", "64")),
+                        help="validation items per evaluation (default 64)")
+    parser.add_argument("--eval-samples", type=int, default=int(os.environ.get("PIPELINE_EVAL_SAMPLES", "8")),
+                        help="answers per item for the sampled accuracy (default 8)")
     args = parser.parse_args(argv)
     stage_args = {s.number: split_args(os.environ.get(s.args_env)) for s in STAGES}
     pipeline = Pipeline(
         Path(args.run_dir), parse_stage_list(args.stages), split_args(os.environ.get("COMMON_ARGS")), stage_args,
-        sft_nproc=default_sft_nproc(), verbose=args.verbose,
+        sft_nproc=default_sft_nproc(), verbose=args.verbose, evaluate=evaluation_enabled(args.eval),
+        eval_args=("--max-items", str(args.eval_items), "--samples", str(args.eval_samples)),
     )
     try:
         pipeline.run()

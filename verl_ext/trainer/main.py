@@ -78,14 +78,10 @@ def prepare_process_environment(argv: list[str], profile_group: str = "device_pr
 
 
 def ensure_cpu_assets(cache: Path) -> None:
-    """Build the synthetic tasks and the (format-warmed) tiny model once; later runs reuse them."""
-    from verl_ext.tiny_model import build_tiny_model
+    """Build the synthetic tasks and the warm-started tiny model once per recipe; later runs reuse them."""
+    from verl_ext.cpu_default import build_assets
 
-    if not (cache / "data" / "sft" / "val.parquet").exists():
-        from data_preprocess.synthetic import write_synthetic_datasets
-
-        write_synthetic_datasets(str(cache / "data"), seed=0)
-    build_tiny_model(cache / "tiny-qwen25vl", warm_start_sft=cache / "data" / "sft" / "train.parquet")
+    build_assets(cache)
 
 
 def forward_env_to_ray(config) -> None:
