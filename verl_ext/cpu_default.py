@@ -46,6 +46,9 @@ class AssetRecipe:
     warm: WarmStart = WarmStart(steps=120, tasks=("fill_colour", "majority_colour", "count_squares",
                                                  "compare_numbers", "arithmetic"))
     """The tiny model's warm start (a stream of fresh problems of these tasks, not the task files)."""
+    name: str = "cpu_default"
+    """Who owns a cache built from this recipe: the launcher keeps a cache whose recipe has another name
+    (an experiment's own assets, e.g. the stagnation demo's) and rebuilds only its own when it changes."""
     version: int = 2
     """Raised whenever a change outside these fields (a task's generator, the tokenizer) changes the assets."""
 
@@ -57,11 +60,13 @@ class AssetRecipe:
 CPU_DEFAULT = AssetRecipe()
 
 
-def build_assets(cache: Path, recipe: AssetRecipe = CPU_DEFAULT) -> Path:
+def build_assets(cache: Path, recipe: AssetRecipe = CPU_DEFAULT, keep_other_owners: bool = False) -> Path:
     """Build (or keep) the data and the model of ``recipe`` under ``cache``; returns the model folder.
 
-    A cache whose ``assets.json`` names another recipe (or none: built before recipes were recorded)
-    is rebuilt. The recipe file is written last, so an interrupted build is redone on the next call.
+    A cache whose ``assets.json`` holds another recipe (or none: built before recipes were recorded)
+    is rebuilt, except, with ``keep_other_owners``, a complete cache built from a recipe of another
+    :attr:`AssetRecipe.name` (the launcher passes it, so a run on an experiment's own assets uses them).
+    The recipe file is written last, so an interrupted build is redone on the next call.
     """
     from data_preprocess.synthetic import write_synthetic_datasets
 
@@ -72,7 +77,9 @@ def build_assets(cache: Path, recipe: AssetRecipe = CPU_DEFAULT) -> Path:
     except (FileNotFoundError, ValueError):
         current = None
     model = cache / MODEL_DIR
-    if current == wanted and (model / "model.safetensors").exists():
+    complete = (model / "model.safetensors").exists()
+    if complete and current is not None and (
+            current == wanted or (keep_other_owners and current.get("name") != recipe.name)):
         return model
     (cache / RECIPE_FILE).unlink(missing_ok=True)
     for stale in (cache / DATA_DIR, model):

@@ -234,6 +234,17 @@ class WarmStart:
     """Difficulty of the generated problems."""
     seed: int = 0
     """Seed of the problem stream and the batch order."""
+    wrong_answer_frac: float = 0.0
+    """Share of the examples whose worked answer is replaced by another problem's answer of the same task.
+
+    A base model that has seen a task but is unsure of it puts part of its probability on wrong answers;
+    a noisy teacher gives the tiny model that shape (the right answer most likely, wrong ones often
+    sampled), which is what RL with verifiable rewards sharpens."""
+
+    def __post_init__(self):
+        if self.steps < 0 or self.batch_size < 1 or self.lr <= 0 or not 0.0 <= self.wrong_answer_frac < 1.0:
+            raise ValueError(f"WarmStart needs steps >= 0, batch_size >= 1, lr > 0 and "
+                             f"0 <= wrong_answer_frac < 1, got {self}")
 
 
 def build_tiny_model(out_dir: str | os.PathLike, seed: int = 0, size: "TinySize | str" = "cpu",
@@ -290,8 +301,24 @@ def _user_parts(content: str) -> list[dict]:
     return parts
 
 
-def warm_start_examples(rng, count: int, tasks: tuple[str, ...] | None = None, difficulty: int = 1) -> list[tuple]:
-    """``count`` fresh ``(messages, PIL images, answer)`` examples in the RL prompt format, tasks drawn at random."""
+def with_wrong_answer(item, rng, difficulty: int, task, attempts: int = 20):
+    """``item`` answered (chain and box) with the answer of another problem of the same task; ``item`` itself
+    when no other answer turns up in ``attempts`` draws."""
+    from dataclasses import replace
+
+    for _ in range(attempts):
+        other = task.generate(rng, difficulty).answer
+        if other != item.answer:
+            head, found, tail = item.chain.rpartition(item.answer)
+            chain = head + other + tail if found else item.chain
+            return replace(item, answer=other, chain=chain)
+    return item
+
+
+def warm_start_examples(rng, count: int, tasks: tuple[str, ...] | None = None, difficulty: int = 1,
+                        wrong_answer_frac: float = 0.0) -> list[tuple]:
+    """``count`` fresh ``(messages, PIL images, answer)`` examples in the RL prompt format, tasks drawn at random;
+    a ``wrong_answer_frac`` share of them carries another problem's answer (:class:`WarmStart`)."""
     from io import BytesIO
 
     from PIL import Image
@@ -302,7 +329,10 @@ def warm_start_examples(rng, count: int, tasks: tuple[str, ...] | None = None, d
     names = list(tasks or TASKS)
     examples = []
     for _ in range(count):
-        item = get_task(rng.choice(names)).generate(rng, difficulty)
+        task = get_task(rng.choice(names))
+        item = task.generate(rng, difficulty)
+        if wrong_answer_frac and rng.random() < wrong_answer_frac:
+            item = with_wrong_answer(item, rng, difficulty, task)
         messages = [
             {"role": "user", "content": _user_parts(build_user_content(item.question, len(item.images)))},
             {"role": "assistant", "content": think_then_box(item)},
@@ -352,7 +382,8 @@ def warm_start(model_dir: str | os.PathLike, recipe: WarmStart = WarmStart()) ->
     model.train()
     losses = []
     for _ in range(recipe.steps):
-        batch = _supervised_batch(processor, warm_start_examples(rng, recipe.batch_size, recipe.tasks, recipe.difficulty))
+        batch = _supervised_batch(processor, warm_start_examples(rng, recipe.batch_size, recipe.tasks, recipe.difficulty,
+                                                        recipe.wrong_answer_frac))
         loss = model(**batch).loss
         loss.backward()
         optim.step()

@@ -159,3 +159,24 @@ def test_cpu_profile_keeps_the_production_algorithm(monkeypatch):
     cpu_anneal = cpu.algorithm.entropy_anneal
     assert 0 < cpu_anneal.warmup_steps <= cpu.trainer.total_training_steps
     assert 0 < cpu.reward.length_budget < cpu.data.max_response_length
+
+
+def test_cpu_main_job_changes_sizes_only_and_composes():
+    from verl_ext.stages.pipeline import cpu_main_job_args
+
+    per_stage = cpu_main_job_args()
+    assert per_stage[2], "the main job must lengthen stage 2"
+    for stage, overrides in per_stage.items():
+        keys = {arg.split("=", 1)[0].lstrip("+") for arg in overrides}
+        assert keys <= BACKEND_AND_SIZE_KEYS, f"stage {stage} main-job args change the algorithm: {keys - BACKEND_AND_SIZE_KEYS}"
+
+
+def test_cpu_main_job_keeps_the_entropy_warm_up_share_of_the_run(monkeypatch):
+    from verl_ext.stages.pipeline import cpu_main_job_args
+
+    cpu = rl_stage("revisual_stage2", "cpu", monkeypatch, cpu_main_job_args()[2])
+    verl_validate(cpu)
+    gpu = rl_stage("revisual_stage2", "gpu", monkeypatch)
+    # The paper's 140 warm-up steps of 200, as the same share of the CPU main job's run.
+    share = gpu.algorithm.entropy_anneal.warmup_steps / 200
+    assert cpu.algorithm.entropy_anneal.warmup_steps == round(share * cpu.trainer.total_training_steps)

@@ -118,6 +118,10 @@ class HFRolloutServer:
         eos = self.model.generation_config.eos_token_id
         self.eos_token_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
         self.eos_token_ids.discard(None)
+        seed = getattr(config, "seed", None)
+        if seed is not None:
+            # actor_rollout_ref.rollout.seed decides the sampling, as it does for vLLM; each replica its own stream.
+            torch.manual_seed(int(seed) + int(replica_rank))
         self.global_steps: Optional[int] = None
         self._pending: list[_Request] = []
         self._drainer: Optional[asyncio.Task] = None

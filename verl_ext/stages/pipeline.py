@@ -405,16 +405,30 @@ def default_sft_nproc() -> int:
         return 1
 
 
+def runs_cpu_default() -> bool:
+    """Whether the stages will run on the CPU default: ``REVISUAL_DEVICE=cpu``, or ``auto`` with no GPU here
+    and no Ray cluster to join (the stages' launcher makes the same decision, see ``verl_ext.devices``)."""
+    from verl_ext.devices import decide_device
+
+    return decide_device(os.environ).device == "cpu"
+
+
 def evaluation_enabled(choice: str) -> bool:
-    """``on``/``off``, or ``auto``: on where the run uses the CPU default (``REVISUAL_DEVICE=cpu`` or no GPU)."""
+    """``on``/``off``, or ``auto``: on where the run uses the CPU default."""
     if choice != "auto":
         return choice == "on"
-    requested = os.environ.get("REVISUAL_DEVICE", "auto").lower()
-    if requested in ("cpu", "gpu"):
-        return requested == "cpu"
-    from verl_ext.devices import gpu_available
+    return runs_cpu_default()
 
-    return not gpu_available()
+
+CPU_MAIN_JOB_FILE = Path(__file__).resolve().parents[1] / "config" / "cpu_main_job.yaml"
+
+
+def cpu_main_job_args(path: Path = CPU_MAIN_JOB_FILE) -> dict[int, list[str]]:
+    """Per stage, the overrides that turn the CPU profile's smoke runs into the main job (see the file)."""
+    from omegaconf import OmegaConf
+
+    table = OmegaConf.to_container(OmegaConf.load(path))
+    return {s.number: [str(arg) for arg in table.get(f"stage{s.number}") or []] for s in STAGES}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -433,6 +447,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="answers per item for the sampled accuracy (default 8)")
     args = parser.parse_args(argv)
     stage_args = {s.number: split_args(os.environ.get(s.args_env)) for s in STAGES}
+    if runs_cpu_default():
+        # The user's STAGEn_ARGS come after the main job's, so they win.
+        stage_args = {n: [*args_, *stage_args[n]] for n, args_ in cpu_main_job_args().items()}
     pipeline = Pipeline(
         Path(args.run_dir), parse_stage_list(args.stages), split_args(os.environ.get("COMMON_ARGS")), stage_args,
         sft_nproc=default_sft_nproc(), verbose=args.verbose, evaluate=evaluation_enabled(args.eval),

@@ -81,7 +81,7 @@ def ensure_cpu_assets(cache: Path) -> None:
     """Build the synthetic tasks and the warm-started tiny model once per recipe; later runs reuse them."""
     from verl_ext.cpu_default import build_assets
 
-    build_assets(cache)
+    build_assets(cache, keep_other_owners=True)
 
 
 def forward_env_to_ray(config) -> None:
