@@ -51,6 +51,12 @@ def step_metrics(rows: Sequence[dict], step: int, keys: Sequence[str] = STAGNATI
     return {}
 
 
+def mean_of(rows: Sequence[dict], key: str) -> float | None:
+    """Mean of ``key`` over the rows that logged it; None when none did (e.g. ``pad/*`` for the grpo arm)."""
+    values = [row[key] for row in rows if key in row]
+    return statistics.fmean(values) if values else None
+
+
 def _pct(mean: float, std: float) -> str:
     return f"{100 * mean:.1f} ± {100 * std:.1f}"
 

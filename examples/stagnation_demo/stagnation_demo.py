@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path[:0] = [str(HERE), str(REPO)]
 
-from accounting import STAGNATION_KEYS, arm_summary, format_table, rollout_tokens, step_metrics  # noqa: E402
+from accounting import STAGNATION_KEYS, arm_summary, format_table, mean_of, rollout_tokens, step_metrics  # noqa: E402
 from settings import (  # noqa: E402
     ARMS, COLD_START_STEPS, DEFAULT_ARMS, DEFAULT_SEEDS, DEFAULT_STEPS, DEMO_RECIPE, PAPER_TABLE4, QUICK_STEPS,
     seed_settings, stage2_settings,
@@ -166,6 +166,9 @@ class Demo:
         result = {
             "arm": arm, "seed": seed, "steps": max((r["step"] for r in rows), default=0),
             "val": val, "rollout_tokens": rollout_tokens(rows, self.sequences_per_step()),
+            # Share of steps whose draw was decided by the priority (|E| larger than the draw); None for grpo.
+            "prioritised_step_frac": mean_of(rows, "pad/prioritised"),
+            "trained_rows_mean": mean_of(rows, "pad/num_selected"),
             "step1": step_metrics(rows, 1, (*STAGNATION_KEYS, "reward/acc/mean", "response_length/mean")),
             "wall_time_s": round(time.time() - began, 1), "train_time_s": round(trained, 1),
             "model": str(hf), "metrics_dir": str(folder / "metrics"),
