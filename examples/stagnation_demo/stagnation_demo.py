@@ -33,6 +33,7 @@ from settings import (  # noqa: E402
 )
 
 from verl_ext.stages.outputs import missing_model_files, write_json_atomic  # noqa: E402
+from verl_ext.stages.pipeline import hydra_quoted, override_value  # noqa: E402
 
 PREFIX = "[stagnation-demo]"
 ROLLOUTS_PER_PROMPT = 4
@@ -43,16 +44,6 @@ BUDGET_MIN = 45.0
 
 
 # ----------------------------------------------------------------------------- small helpers
-def override_value(args: list[str], key: str) -> str | None:
-    """The last value given for ``key`` among Hydra overrides."""
-    value = None
-    for arg in args:
-        name, sep, rest = arg.lstrip("+").partition("=")
-        if sep and name == key:
-            value = rest
-    return value
-
-
 def run_logged(cmd: list[str], log_file: Path, env: dict) -> None:
     """Run ``cmd`` with all output to ``log_file``; a failure names the log and shows its tail."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -86,7 +77,8 @@ class Demo:
     # -- data paths of the demo's own assets (the CPU profile's defaults point at the CPU default's cache)
     def data_overrides(self) -> list[str]:
         data = self.assets / "data" / "mmrl"
-        return [f"data.train_files={data / 'train.parquet'}", f"data.val_files={data / 'val.parquet'}"]
+        return [f"data.train_files={hydra_quoted(data / 'train.parquet')}",
+                f"data.val_files={hydra_quoted(data / 'val.parquet')}"]
 
     def sequences_per_step(self) -> int:
         extra = self.args.overrides
@@ -114,10 +106,12 @@ class Demo:
         sft = self.assets / "data" / "sft"
         began = time.time()
         env = {**self.env, "VERL_FILE_LOGGER_PATH": str(folder / "metrics" / "stage1.jsonl")}
-        run_logged([self.python, "-m", "verl_ext.stages.sft", f"model.path={base_model}",
-                    f"data.train_files={sft / 'train.parquet'}", f"data.val_files={sft / 'val.parquet'}",
+        run_logged([self.python, "-m", "verl_ext.stages.sft", f"model.path={hydra_quoted(base_model)}",
+                    f"data.train_files={hydra_quoted(sft / 'train.parquet')}",
+                    f"data.val_files={hydra_quoted(sft / 'val.parquet')}",
                     f"trainer.total_training_steps={COLD_START_STEPS}", f"trainer.save_freq={COLD_START_STEPS}",
-                    f"trainer.default_local_dir={folder / 'checkpoints'}", f"revisual.output_dir={hf}"],
+                    f"trainer.default_local_dir={hydra_quoted(folder / 'checkpoints')}",
+                    f"revisual.output_dir={hydra_quoted(hf)}"],
                    folder / "logs" / "stage1.log", env)
         print(f"{PREFIX} cold start (stage 1, {COLD_START_STEPS} SFT steps) done in {time.time() - began:.0f} s: "
               f"{hf}", flush=True)
@@ -154,9 +148,10 @@ class Demo:
                 shutil.rmtree(folder)
             env = {**self.env, "VERL_FILE_LOGGER_PATH": str(folder / "metrics" / f"{arm}-seed{seed}.jsonl")}
             run_logged(["bash", str(REPO / "recipes" / "revisual_stage2.sh"), *self.data_overrides(),
-                        f"actor_rollout_ref.model.path={cold}", *stage2_settings(self.args.steps),
+                        f"actor_rollout_ref.model.path={hydra_quoted(cold)}", *stage2_settings(self.args.steps),
                         *seed_settings(seed), f"algorithm.pad.variant={arm}",
-                        f"trainer.default_local_dir={ckpt}", f"trainer.experiment_name=stagnation-{arm}-seed{seed}",
+                        f"trainer.default_local_dir={hydra_quoted(ckpt)}",
+                        f"trainer.experiment_name=stagnation-{arm}-seed{seed}",
                         *self.args.overrides], folder / "logs" / "stage2.log", env)
         trained = time.time() - began
         hf = merge_latest_checkpoint(ckpt, folder / "hf", source_model=cold)
