@@ -132,13 +132,26 @@ class Demo:
     def run_dir(self, arm: str, seed: int) -> Path:
         return self.out / "runs" / f"{arm}-seed{seed}"
 
+    def run_settings(self) -> dict:
+        """What a run's result depends on besides its arm and seed; a result made with others is redone."""
+        return {"steps": self.args.steps, "overrides": list(self.args.overrides), "eval_items": self.args.eval_items,
+                "eval_samples": self.args.eval_samples, "recipe": DEMO_RECIPE.to_json()}
+
+    def finished(self, arm: str, seed: int) -> dict | None:
+        """The run's result when it was made with the current settings."""
+        try:
+            result = json.loads((self.run_dir(arm, seed) / "result.json").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        if result.get("settings") != self.run_settings():
+            print(f"{PREFIX} {arm} seed {seed}: result made with other settings; running it again", flush=True)
+            return None
+        return result
+
     def train_and_evaluate(self, arm: str, seed: int, cold: Path) -> dict:
         from verl_ext.stages.merge import latest_checkpoint, merge_latest_checkpoint
 
         folder = self.run_dir(arm, seed)
-        result_file = folder / "result.json"
-        if result_file.is_file():
-            return json.loads(result_file.read_text())
         began = time.time()
         ckpt = folder / "checkpoints"
         done = latest_checkpoint(ckpt)
@@ -166,7 +179,7 @@ class Demo:
             "trained_rows_mean": mean_of(rows, "pad/num_selected"),
             "step1": step_metrics(rows, 1, (*STAGNATION_KEYS, "reward/acc/mean", "response_length/mean")),
             "wall_time_s": round(time.time() - began, 1), "train_time_s": round(trained, 1),
-            "model": str(hf), "metrics_dir": str(folder / "metrics"),
+            "model": str(hf), "metrics_dir": str(folder / "metrics"), "settings": self.run_settings(),
         }
         write_json_atomic(result_file, result)
         return result
@@ -237,8 +250,9 @@ class Demo:
         self.out.mkdir(parents=True, exist_ok=True)
         base = self.build_assets()
         cold = self.cold_start(base)
-        cold_val = self.evaluate(cold, self.out / "cold_start" / "val_acc.json",
-                                 self.out / "cold_start" / "logs" / "evaluate.log")
+        eval_name = f"val_acc-{self.args.eval_items}x{self.args.eval_samples}.json"
+        cold_dir = self.out / "cold_start"
+        cold_val = self.evaluate(cold, cold_dir / eval_name, cold_dir / "logs" / "evaluate.log")
         print(f"{PREFIX} cold start val acc: greedy {cold_val['greedy']:.3f}, sampled {cold_val['sampled']:.3f}",
               flush=True)
         seeds = list(range(self.args.seeds))
@@ -248,8 +262,10 @@ class Demo:
         index = 0
         while index < len(plan):
             arm, seed = plan[index]
-            skipped = (self.run_dir(arm, seed) / "result.json").is_file()
-            result = self.train_and_evaluate(arm, seed, cold)
+            result = self.finished(arm, seed)
+            skipped = result is not None
+            if result is None:
+                result = self.train_and_evaluate(arm, seed, cold)
             results.setdefault(arm, []).append(result)
             index += 1
             self.progress(index, len(plan), arm, seed, result, skipped)
