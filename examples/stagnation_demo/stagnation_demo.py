@@ -181,7 +181,7 @@ class Demo:
             "wall_time_s": round(time.time() - began, 1), "train_time_s": round(trained, 1),
             "model": str(hf), "metrics_dir": str(folder / "metrics"), "settings": self.run_settings(),
         }
-        write_json_atomic(result_file, result)
+        write_json_atomic(folder / "result.json", result)
         return result
 
     # -- 4. outputs
