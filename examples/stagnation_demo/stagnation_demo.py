@@ -169,7 +169,7 @@ class Demo:
         trained = time.time() - began
         hf = merge_latest_checkpoint(ckpt, folder / "hf", source_model=cold)
         val = self.evaluate(hf, folder / "val_acc.json", folder / "logs" / "evaluate.log")
-        shutil.rmtree(ckpt)  # the merged model is what is kept; checkpoints of the tiny model are 100s of MB
+        shutil.rmtree(ckpt)  # the merged model is what is kept (checkpoints also hold the optimizer state)
         rows = load_rows(folder / "metrics")
         result = {
             "arm": arm, "seed": seed, "steps": max((r["step"] for r in rows), default=0),
