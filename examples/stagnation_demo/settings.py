@@ -18,6 +18,7 @@ DEMO_RECIPE = AssetRecipe(
         "textrl": list(CPU_DEFAULT.tasks["textrl"]),
         "sft": list(CPU_DEFAULT.tasks["sft"]),
     },
+    name="stagnation_demo",
 )
 """The demo's own synthetic tasks and warm-started tiny model (``verl_ext.cpu_default.build_assets``)."""
 
@@ -41,19 +42,29 @@ DEFAULT_STEPS = 30
 QUICK_STEPS = 8
 """Stage-2 steps per run with ``--quick``."""
 DEFAULT_SEEDS = 3
-COLD_START_STEPS = 4
-"""Stage-1 (SFT) steps of the cold start every arm starts from."""
+def cold_start_settings() -> list[str]:
+    """Hydra overrides of the cold start (stage 1) every arm starts from: the CPU main job's stage 1
+    (``verl_ext/config/cpu_main_job.yaml``: one epoch of the synthetic SFT rows)."""
+    from verl_ext.stages.pipeline import cpu_main_job_args
+
+    return cpu_main_job_args()[1]
 
 
 def stage2_settings(steps: int) -> list[str]:
-    """Hydra overrides of stage 2 shared by every arm and seed: 8 prompts x 4 rollouts per step, one optimizer
-    step per rollout step (for the whole batch), one checkpoint at the end, no in-training validation
-    (the driver evaluates the merged models itself)."""
+    """Hydra overrides of stage 2 shared by every arm and seed: the CPU main job's stage 2
+    (``verl_ext/config/cpu_main_job.yaml``: 8 prompts x 4 rollouts per step, one mini-batch of the whole
+    batch, its learning rate) at ``steps`` steps, the entropy warm-up kept at the same share of the run,
+    one checkpoint at the end and no in-training validation (the driver evaluates the merged models)."""
+    from verl_ext.stages.pipeline import cpu_main_job_args, override_value
+
+    main_job = cpu_main_job_args()[2]
+    share = int(override_value(main_job, "algorithm.entropy_anneal.warmup_steps")) / int(
+        override_value(main_job, "trainer.total_training_steps"))
     return [
-        "data.train_batch_size=8",
-        "actor_rollout_ref.actor.ppo_mini_batch_size=8",
+        *main_job,
         f"trainer.total_training_steps={steps}",
         f"trainer.save_freq={steps}",
+        f"algorithm.entropy_anneal.warmup_steps={round(share * steps)}",
         "trainer.test_freq=-1",
     ]
 

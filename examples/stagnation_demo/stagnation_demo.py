@@ -28,8 +28,8 @@ sys.path[:0] = [str(HERE), str(REPO)]
 
 from accounting import STAGNATION_KEYS, arm_summary, format_table, mean_of, rollout_tokens, step_metrics  # noqa: E402
 from settings import (  # noqa: E402
-    ARMS, COLD_START_STEPS, DEFAULT_ARMS, DEFAULT_SEEDS, DEFAULT_STEPS, DEMO_RECIPE, PAPER_TABLE4, QUICK_STEPS,
-    seed_settings, stage2_settings,
+    ARMS, DEFAULT_ARMS, DEFAULT_SEEDS, DEFAULT_STEPS, DEMO_RECIPE, PAPER_TABLE4, QUICK_STEPS,
+    cold_start_settings, seed_settings, stage2_settings,
 )
 
 from verl_ext.stages.outputs import missing_model_files, write_json_atomic  # noqa: E402
@@ -109,11 +109,11 @@ class Demo:
         run_logged([self.python, "-m", "verl_ext.stages.sft", f"model.path={hydra_quoted(base_model)}",
                     f"data.train_files={hydra_quoted(sft / 'train.parquet')}",
                     f"data.val_files={hydra_quoted(sft / 'val.parquet')}",
-                    f"trainer.total_training_steps={COLD_START_STEPS}", f"trainer.save_freq={COLD_START_STEPS}",
+                    *cold_start_settings(),
                     f"trainer.default_local_dir={hydra_quoted(folder / 'checkpoints')}",
                     f"revisual.output_dir={hydra_quoted(hf)}"],
                    folder / "logs" / "stage1.log", env)
-        print(f"{PREFIX} cold start (stage 1, {COLD_START_STEPS} SFT steps) done in {time.time() - began:.0f} s: "
+        print(f"{PREFIX} cold start (stage 1: {' '.join(cold_start_settings())}) done in {time.time() - began:.0f} s: "
               f"{hf}", flush=True)
         return hf
 
@@ -210,7 +210,7 @@ class Demo:
                 "stage2_overrides": stage2_settings(self.args.steps), "seed_overrides": "data.seed, "
                 "actor_rollout_ref.rollout.seed, algorithm.pad.seed = the seed",
                 "extra_overrides": self.args.overrides, "sequences_per_step": self.sequences_per_step(),
-                "cold_start_steps": COLD_START_STEPS, "eval_items": self.args.eval_items,
+                "cold_start_overrides": cold_start_settings(), "eval_items": self.args.eval_items,
                 "eval_samples": self.args.eval_samples, "recipe": DEMO_RECIPE.to_json(),
             },
             "machine": machine(),
