@@ -273,3 +273,32 @@ def test_verl_rlhf_dataset_reads_multimodal_rl_with_the_tiny_vl_processor(synthe
         text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         lengths.add(len(processor(text=[text], images=images)["input_ids"][0]))
     assert len(lengths) > 1  # varied lengths avoid verl's equal-length VL batch crash
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), difficulty=st.integers(1, 3))
+def test_main_job_tasks_are_answered_by_their_pixels_and_numbers(seed, difficulty):
+    from collections import Counter
+
+    from data_preprocess.synthetic_tasks import get_task
+
+    rng = random.Random(seed)
+    for name in ("fill_colour", "majority_colour", "count_squares"):
+        item = get_task(name).generate(rng, difficulty)
+        image = Image.open(io.BytesIO(item.images[0])).convert("RGB")
+        counts = Counter(image.getdata())
+        by_name = {colour: counts[rgb] for colour, rgb in COLOURS.items()}
+        if name == "fill_colour":
+            assert max(by_name, key=by_name.get) == item.answer
+        elif name == "majority_colour":
+            named = [c for c in COLOURS if c in item.question]
+            assert len(named) == 2 and item.answer in named
+            other = next(c for c in named if c != item.answer)
+            assert by_name[item.answer] > by_name[other]
+        else:
+            target = next(c for c in COLOURS if c in item.question)
+            assert _components(image, COLOURS[target]) == int(item.answer)
+        assert item.answer in item.chain
+    item = get_task("compare_numbers").generate(rng, difficulty)
+    a, b = map(int, re.findall(r"\d+", item.question))
+    assert int(item.answer) == max(a, b) and a != b

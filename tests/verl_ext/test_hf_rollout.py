@@ -93,3 +93,22 @@ def test_a_row_ends_at_its_first_stop_token(tokens, expected):
     from verl_ext.cpu.hf_rollout import first_stop
 
     assert first_stop(tokens, {2}) == expected
+
+
+def test_rollout_seed_decides_the_sampling(server_and_prompt):
+    """actor_rollout_ref.rollout.seed reaches the CPU rollout: a server started with the same seed samples the
+    same answers, another seed other answers (the stagnation demo's seeds rely on it)."""
+    from verl_ext.cpu.hf_rollout import HFRolloutServer
+
+    _, image, inputs = server_and_prompt
+    path = server_and_prompt[0].model.name_or_path
+    ids = inputs["input_ids"][0].tolist()
+    hot = {"temperature": 1.0, "logprobs": True}
+
+    def samples(seed):
+        server = HFRolloutServer(SimpleNamespace(response_length=12, seed=seed), {"path": path}, replica_rank=0)
+        return [server._generate(ids, hot, [image])[0] for _ in range(4)]
+
+    first = samples(5)
+    assert samples(5) == first
+    assert samples(6) != first
