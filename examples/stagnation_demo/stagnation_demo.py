@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -73,6 +74,10 @@ class Demo:
         self.python = sys.executable
         self.started = time.time()
         self.run_times: list[float] = []
+        self.recipe = DEMO_RECIPE
+        if args.mmrl_tasks:
+            # A factor scan: the same recipe with another image-task mix (keep it in its own --assets folder).
+            self.recipe = replace(DEMO_RECIPE, tasks={**DEMO_RECIPE.tasks, "mmrl": args.mmrl_tasks.split(",")})
 
     # -- data paths of the demo's own assets (the CPU profile's defaults point at the CPU default's cache)
     def data_overrides(self) -> list[str]:
@@ -91,7 +96,7 @@ class Demo:
         from verl_ext.cpu_default import build_assets
 
         began = time.time()
-        model = build_assets(self.assets, DEMO_RECIPE)
+        model = build_assets(self.assets, self.recipe)
         print(f"{PREFIX} assets ready in {time.time() - began:.0f} s: {self.assets}", flush=True)
         return model
 
@@ -135,7 +140,7 @@ class Demo:
     def run_settings(self) -> dict:
         """What a run's result depends on besides its arm and seed; a result made with others is redone."""
         return {"steps": self.args.steps, "overrides": list(self.args.overrides), "eval_items": self.args.eval_items,
-                "eval_samples": self.args.eval_samples, "recipe": DEMO_RECIPE.to_json()}
+                "eval_samples": self.args.eval_samples, "recipe": self.recipe.to_json()}
 
     def finished(self, arm: str, seed: int) -> dict | None:
         """The run's result when it was made with the current settings."""
@@ -211,7 +216,7 @@ class Demo:
                 "actor_rollout_ref.rollout.seed, algorithm.pad.seed = the seed",
                 "extra_overrides": self.args.overrides, "sequences_per_step": self.sequences_per_step(),
                 "cold_start_overrides": cold_start_settings(), "eval_items": self.args.eval_items,
-                "eval_samples": self.args.eval_samples, "recipe": DEMO_RECIPE.to_json(),
+                "eval_samples": self.args.eval_samples, "recipe": self.recipe.to_json(),
             },
             "machine": machine(),
             "cold_start": {"val": cold_val},
@@ -301,6 +306,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="where the demo's tasks and tiny model are built (kept per recipe, shared by runs)")
     parser.add_argument("--eval-items", type=int, default=64, help="validation items per evaluation")
     parser.add_argument("--eval-samples", type=int, default=8, help="sampled answers per item")
+    parser.add_argument("--mmrl-tasks", help="comma-separated image-task specs instead of the demo's mix (a factor "
+                        "scan, e.g. fill_colour,majority_colour,count_squares; use its own --assets and --out)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every stage-2 launch")
     args = parser.parse_intermixed_args(argv)
     args.steps = args.steps or (QUICK_STEPS if args.quick else DEFAULT_STEPS)
