@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import traceback
+from pathlib import Path
 from typing import Callable, Iterable
 
 from revisual_eval.engines import EngineSpec, GenerationRequest
@@ -103,6 +104,29 @@ def stop_workers(workers, tasks, *, graceful: bool, grace_s: float = 30.0) -> No
                     os.kill(worker.pid, sig)
         for worker in workers:
             worker.join(timeout=wait_s)
+    # A signal is delivered asynchronously: return only once every group has really gone, so the
+    # caller (and an engine that holds a GPU) never races a process that is still exiting.
+    for worker in workers:
+        _wait_group_gone(worker, timeout_s=5.0)
+
+
+def _wait_group_gone(worker, timeout_s: float) -> None:
+    """Wait until no process but zombies is left in a worker's process group (or ``timeout_s`` passes)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        members = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue
+            if int(fields[2]) == worker.pid and fields[0] != "Z":
+                members.append(stat)
+        if not members:
+            return
+        time.sleep(0.05)
 
 
 def device_groups(num_workers: int, devices_per_worker: int, visible: str | None = None) -> list[str | None]:

@@ -124,7 +124,10 @@ def test_all_three_stages_complete_and_hand_off(run):
     assert stages["stage2_mrl"]["input_model"] == stages["stage1_cold_start"]["output_path"]
     assert stages["stage3_trl"]["input_model"] == stages["stage2_mrl"]["output_path"]
     assert "train/loss" in stages["stage1_cold_start"]["final_metrics"]
-    assert "actor/kl_loss" in stages["stage3_trl"]["final_metrics"]
+    # Stage 3 trains with the KL loss (its last step may have had nothing to train when PAD found no
+    # eligible sequence, so every step of its metrics is looked at).
+    stage3_steps = [metrics_records(p) for p in sorted((run_dir / "stage3_trl" / "metrics").glob("*.jsonl"))]
+    assert any("actor/kl_loss" in data for records in stage3_steps for data in records.values())
 
 
 def test_killed_stage2_resumes_step_count_and_entropy_coefficient(run):
