@@ -32,6 +32,18 @@ logger = logging.getLogger(__name__)
 _VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
 
 
+def suppressed_token_ids(tokenizer) -> list[int]:
+    """The ids of the vision tokens a tiny model's answer must not contain (see ``_VISION_TOKENS``)."""
+    vocab = tokenizer.get_vocab()
+    return [vocab[t] for t in _VISION_TOKENS if t in vocab]
+
+
+def stop_token_ids(model, tokenizer) -> set[int]:
+    """Every id that ends an answer: the model's generation-config EOS (one or a list) and the tokenizer's."""
+    eos = model.generation_config.eos_token_id
+    return (set(eos if isinstance(eos, list) else [eos]) | {tokenizer.eos_token_id}) - {None}
+
+
 def multimodal_token_types(input_ids: torch.Tensor, image_token_id: Optional[int],
                            video_token_id: Optional[int] = None) -> torch.Tensor:
     """Qwen-VL's ``mm_token_type_ids``: 1 at image placeholders, 2 at video ones, 0 elsewhere.
@@ -47,6 +59,37 @@ def multimodal_token_types(input_ids: torch.Tensor, image_token_id: Optional[int
     if video_token_id is not None:
         types[input_ids == video_token_id] = 2
     return types
+
+
+def load_for_generation(path: str):
+    """``(hf config, model, tokenizer, processor)`` of a Hugging Face folder, as the CPU rollout generates with
+    it: fp32, sdpa attention, eval mode; the processor only for a vision-language model (else None)."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
+    from verl.utils.tokenizer import hf_processor, hf_tokenizer
+
+    hf_config = AutoConfig.from_pretrained(path)
+    is_vision_model = hasattr(hf_config, "vision_config")
+    model_cls = AutoModelForImageTextToText if is_vision_model else AutoModelForCausalLM
+    model = model_cls.from_pretrained(path, attn_implementation="sdpa", dtype=torch.float32).eval()
+    return hf_config, model, hf_tokenizer(path), (hf_processor(path) if is_vision_model else None)
+
+
+def left_padded_inputs(rows: list[tuple[list[int], Optional[list[Any]]]], pad_token_id: int, processor=None) -> dict:
+    """``generate`` inputs for ``(prompt ids, images)`` rows: left-padded ids and mask, and, when a row has
+    images, their pixel values and grid plus the token types that put them on M-RoPE's grid."""
+    width = max(len(ids) for ids, _ in rows)
+    input_ids = torch.tensor([[pad_token_id] * (width - len(ids)) + list(ids) for ids, _ in rows], dtype=torch.long)
+    attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids, _ in rows], dtype=torch.long)
+    inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+    images = [image for _, row_images in rows for image in (row_images or [])]
+    if images:
+        vision = processor.image_processor(images=images, return_tensors="pt")
+        inputs.update(pixel_values=vision["pixel_values"], image_grid_thw=vision["image_grid_thw"])
+        types = multimodal_token_types(
+            input_ids, getattr(processor, "image_token_id", None), getattr(processor, "video_token_id", None)
+        )
+        inputs["mm_token_type_ids"] = types * attention_mask
+    return inputs
 
 
 def server_actor_name(replica_rank: int) -> str:
@@ -100,24 +143,13 @@ class HFRolloutServer:
         from verl_ext.cpu import enable_cpu_support
 
         enable_cpu_support()
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
-        from verl.utils.tokenizer import hf_processor, hf_tokenizer
-
         self.config = config
         self.replica_rank = replica_rank
         # verl hands a DictConfig here; HFModelConfig.local_path exists only once the dataclass is built.
         path = getattr(model_config, "local_path", None) or model_config["path"]
-        hf_config = AutoConfig.from_pretrained(path)
-        is_vision_model = hasattr(hf_config, "vision_config")
-        model_cls = AutoModelForImageTextToText if is_vision_model else AutoModelForCausalLM
-        self.model = model_cls.from_pretrained(path, attn_implementation="sdpa", dtype=torch.float32).eval()
-        self.tokenizer = hf_tokenizer(path)
-        self.processor = hf_processor(path) if is_vision_model else None
-        vocab = self.tokenizer.get_vocab()
-        self.suppress_tokens = [vocab[t] for t in _VISION_TOKENS if t in vocab]
-        eos = self.model.generation_config.eos_token_id
-        self.eos_token_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
-        self.eos_token_ids.discard(None)
+        _, self.model, self.tokenizer, self.processor = load_for_generation(path)
+        self.suppress_tokens = suppressed_token_ids(self.tokenizer)
+        self.eos_token_ids = stop_token_ids(self.model, self.tokenizer)
         seed = getattr(config, "seed", None)
         if seed is not None:
             # actor_rollout_ref.rollout.seed decides the sampling, as it does for vLLM; each replica its own stream.
@@ -179,19 +211,9 @@ class HFRolloutServer:
     @torch.no_grad()
     def _generate_batch(self, rows: list[tuple[list[int], Optional[list[Any]]]], sampling_params: dict[str, Any]):
         """``(token ids, log-probs)`` per ``(prompt ids, images)`` row, all sampled in one left-padded call."""
-        width = max(len(ids) for ids, _ in rows)
         pad = self.tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(ids)) + list(ids) for ids, _ in rows], dtype=torch.long)
-        attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids, _ in rows], dtype=torch.long)
-        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
-        images = [image for _, row_images in rows for image in (row_images or [])]
-        if images:
-            vision = self.processor.image_processor(images=images, return_tensors="pt")
-            inputs.update(pixel_values=vision["pixel_values"], image_grid_thw=vision["image_grid_thw"])
-            types = multimodal_token_types(
-                input_ids, getattr(self.processor, "image_token_id", None), getattr(self.processor, "video_token_id", None)
-            )
-            inputs["mm_token_type_ids"] = types * attention_mask
+        inputs = left_padded_inputs(rows, pad, self.processor)
+        width = inputs["input_ids"].shape[1]
         temperature = float(sampling_params.get("temperature", 1.0))
         max_new = int(sampling_params.get("max_tokens", self.config.response_length))
         max_new = max(1, min(max_new, self.config.response_length))

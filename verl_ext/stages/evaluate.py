@@ -127,47 +127,26 @@ class ModelUnderTest:
     """One merged Hugging Face folder, loaded for generation, with the rollout's prompt tokenizer."""
 
     def __init__(self, path: str | os.PathLike):
-        import torch
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
-        from verl.utils.tokenizer import hf_processor, hf_tokenizer
         from verl.utils.tokenizer.continuous_token_wiring import create_continuous_token_builder
 
+        from verl_ext.cpu.hf_rollout import load_for_generation, stop_token_ids, suppressed_token_ids
+
         self.path = str(path)
-        hf_config = AutoConfig.from_pretrained(self.path)
-        self.is_vision = hasattr(hf_config, "vision_config")
-        model_cls = AutoModelForImageTextToText if self.is_vision else AutoModelForCausalLM
-        self.model = model_cls.from_pretrained(self.path, attn_implementation="sdpa", dtype=torch.float32).eval()
-        self.tokenizer = hf_tokenizer(self.path)
-        self.processor = hf_processor(self.path) if self.is_vision else None
+        hf_config, self.model, self.tokenizer, self.processor = load_for_generation(self.path)
         self.builder = create_continuous_token_builder(self.tokenizer, hf_model_type=hf_config.model_type,
                                                        processor=self.processor)
-        vocab = self.tokenizer.get_vocab()
-        # As the CPU rollout does: a tiny model must not emit vision placeholders into its answer.
-        vision_tokens = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
-        self.suppress = [vocab[t] for t in vision_tokens if t in vocab] or None
-        eos = self.model.generation_config.eos_token_id
-        self.eos = sorted((set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}) - {None})
+        # As the CPU rollout generates: no vision placeholders in an answer, the same stop tokens.
+        self.suppress = suppressed_token_ids(self.tokenizer) or None
+        self.eos = sorted(stop_token_ids(self.model, self.tokenizer))
 
     def batch_inputs(self, items: list[ValItem]) -> dict:
-        """Left-padded generation inputs for ``items`` (one row each), built as the rollout builds a prompt."""
-        import torch
+        """Left-padded generation inputs for ``items`` (one row each), built as the rollout builds a prompt
+        and with the rollout's inputs (image tokens on the M-RoPE grid, as the actor sees them)."""
+        from verl_ext.cpu.hf_rollout import left_padded_inputs
 
-        from verl_ext.cpu.hf_rollout import multimodal_token_types
-
-        prompts = [list(self.builder.build_initial_tokens(item.messages, images=item.images or None)) for item in items]
-        width = max(len(p) for p in prompts)
-        pad = self.tokenizer.pad_token_id
-        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], dtype=torch.long)
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], dtype=torch.long)
-        inputs = {"input_ids": ids, "attention_mask": mask}
-        images = [image for item in items for image in item.images]
-        if images:
-            vision = self.processor.image_processor(images=images, return_tensors="pt")
-            inputs.update(pixel_values=vision["pixel_values"], image_grid_thw=vision["image_grid_thw"])
-            # As the rollout and the actor see it: image tokens on the M-RoPE grid.
-            types = multimodal_token_types(ids, self.processor.image_token_id, getattr(self.processor, "video_token_id", None))
-            inputs["mm_token_type_ids"] = types * mask
-        return inputs
+        rows = [(list(self.builder.build_initial_tokens(item.messages, images=item.images or None)), item.images)
+                for item in items]
+        return left_padded_inputs(rows, self.tokenizer.pad_token_id, self.processor)
 
     def answers(self, items: list[ValItem], gen: GenerationSettings, *, greedy: bool) -> list[str]:
         """One answer per item, greedy or sampled at the rollout's temperature and top-p."""
