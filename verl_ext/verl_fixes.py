@@ -11,7 +11,7 @@
    whatever the flag says. Stage 3 freezes it, so the flag is made to do what it says.
 3. A VL mini-batch whose sequences all have the same length crashes the actor update
    (``RuntimeError: split_with_sizes expects split_sizes to sum exactly to 132 ..., but got
-   split_sizes=[4, 4, 4, 4, 4, 4, 4, 4]``; ``verl-on-cpu.md`` §6.3 item 10). TransferQueue rebuilds the
+   split_sizes=[4, 4, 4, 4, 4, 4, 4, 4]``; the path does not depend on the device). TransferQueue rebuilds the
    per-sample ``(4, L)`` M-RoPE position ids with ``torch.nested.as_nested_tensor(layout=jagged)``, which
    for equal ``L`` makes the *first* sample dimension the ragged one; verl's ``maybe_fix_3d_position_ids``
    then declares the last dimension ragged regardless, and the tensor no longer matches its own offsets.

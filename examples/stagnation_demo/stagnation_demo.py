@@ -37,8 +37,6 @@ from verl_ext.stages.outputs import missing_model_files, write_json_atomic  # no
 from verl_ext.stages.pipeline import hydra_quoted, override_value  # noqa: E402
 
 PREFIX = "[stagnation-demo]"
-ROLLOUTS_PER_PROMPT = 4
-"""``actor_rollout_ref.rollout.n`` of the CPU profile (used when the extra overrides do not set it)."""
 DEFAULT_ASSETS = REPO / ".cache" / "stagnation_demo"
 BUDGET_MIN = 45.0
 """With the default arms, ``official`` is added only if its seeds fit into this many minutes of the whole run."""
@@ -55,6 +53,14 @@ def run_logged(cmd: list[str], log_file: Path, env: dict) -> None:
     if code != 0:
         tail = "".join(log_file.read_text(errors="replace").splitlines(keepends=True)[-30:])
         raise SystemExit(f"{PREFIX} failed (exit {code}): {' '.join(cmd[:4])} ...; log: {log_file}\n{tail}")
+
+
+def cpu_profile_rollouts_per_prompt() -> int:
+    """``actor_rollout_ref.rollout.n`` of the CPU profile (what a launch uses unless the overrides set it)."""
+    from omegaconf import OmegaConf
+
+    profile = REPO / "verl_ext" / "config" / "device_profile" / "cpu.yaml"
+    return int(OmegaConf.load(profile).actor_rollout_ref.rollout.n)
 
 
 def load_rows(metrics_dir: Path) -> list[dict]:
@@ -88,7 +94,7 @@ class Demo:
     def sequences_per_step(self) -> int:
         extra = self.args.overrides
         prompts = int(override_value(stage2_settings(1) + extra, "data.train_batch_size"))
-        rollouts = int(override_value(extra, "actor_rollout_ref.rollout.n") or ROLLOUTS_PER_PROMPT)
+        rollouts = int(override_value(extra, "actor_rollout_ref.rollout.n") or cpu_profile_rollouts_per_prompt())
         return prompts * rollouts
 
     # -- 1. assets and the cold start
@@ -199,8 +205,7 @@ class Demo:
                                   title=f"stage-2 arms on the CPU tiny model ({self.args.steps} steps)")
         arms = {arm: arm_summary(rs, cold_val) for arm, rs in results.items()}
         step1 = [r["step1"] for rs in results.values() for r in rs]
-        stagnation = {key: sum(s[key] for s in step1 if key in s) / max(1, sum(key in s for s in step1))
-                      for key in STAGNATION_KEYS}
+        stagnation = {key: mean_of(step1, key) or 0.0 for key in STAGNATION_KEYS}
         header = (
             f"Stage-2 arms on the tiny CPU model, {self.args.steps} steps, {self.sequences_per_step()} rollouts per "
             f"step; validation: {cold_val['items']} items, greedy and {cold_val['samples']} samples per item. "

@@ -351,7 +351,6 @@ class Pipeline:
             )
         print("\n".join(lines), flush=True)
 
-
     def print_val_table(self) -> None:
         rows = [(name, info) for name, info in self.summary["stages"].items() if "val_acc" in info]
         if rows:
@@ -413,11 +412,11 @@ def runs_cpu_default() -> bool:
     return decide_device(os.environ).device == "cpu"
 
 
-def evaluation_enabled(choice: str) -> bool:
-    """``on``/``off``, or ``auto``: on where the run uses the CPU default."""
+def evaluation_enabled(choice: str, cpu_default: bool) -> bool:
+    """``on``/``off``, or ``auto``: on where the run uses the CPU default (``cpu_default``)."""
     if choice != "auto":
         return choice == "on"
-    return runs_cpu_default()
+    return cpu_default
 
 
 CPU_MAIN_JOB_FILE = Path(__file__).resolve().parents[1] / "config" / "cpu_main_job.yaml"
@@ -447,12 +446,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="answers per item for the sampled accuracy (default 8)")
     args = parser.parse_args(argv)
     stage_args = {s.number: split_args(os.environ.get(s.args_env)) for s in STAGES}
-    if runs_cpu_default():
+    # One decision for the run: with RAY_ADDRESS set it asks the cluster for its resources.
+    cpu_default = runs_cpu_default()
+    if cpu_default:
         # The user's STAGEn_ARGS come after the main job's, so they win.
         stage_args = {n: [*args_, *stage_args[n]] for n, args_ in cpu_main_job_args().items()}
     pipeline = Pipeline(
         Path(args.run_dir), parse_stage_list(args.stages), split_args(os.environ.get("COMMON_ARGS")), stage_args,
-        sft_nproc=default_sft_nproc(), verbose=args.verbose, evaluate=evaluation_enabled(args.eval),
+        sft_nproc=default_sft_nproc(), verbose=args.verbose, evaluate=evaluation_enabled(args.eval, cpu_default),
         eval_args=("--max-items", str(args.eval_items), "--samples", str(args.eval_samples)),
     )
     try:
