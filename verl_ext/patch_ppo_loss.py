@@ -49,6 +49,34 @@ def append_trace(record: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
+def read_actor_trace(folder: str | os.PathLike) -> dict:
+    """The trace of a run, for tests and debugging: ``updates`` (the PAD trainer's record of each update,
+    by update number, from ``trainer.jsonl``), ``steps`` (each worker's rows per optimizer step) and
+    ``losses`` (each worker's entropy coefficient per micro-batch), over every ``actor-<pid>.jsonl``."""
+    from pathlib import Path
+
+    folder = Path(folder)
+
+    def records(path: Path) -> list[dict]:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    trainer = records(folder / "trainer.jsonl") if (folder / "trainer.jsonl").exists() else []
+    actor = [r for path in sorted(folder.glob("actor-*.jsonl")) for r in records(path)]
+    return {
+        "updates": {r["update"]: r for r in trainer},
+        "steps": [r for r in actor if r["kind"] == "step"],
+        "losses": [r for r in actor if r["kind"] == "loss"],
+    }
+
+
+def rows_trained_in(trace: dict, update: int) -> "Counter[tuple]":
+    """Every row the actor workers trained on in one update of :func:`read_actor_trace`'s ``trace``, over
+    all ranks and optimizer steps, as a multiset (identical rollouts share a fingerprint)."""
+    from collections import Counter
+
+    return Counter(tuple(row) for step in trace["steps"] if step["update"] == update for row in step["rows"])
+
+
 def row_fingerprints(data) -> list[list]:
     """``[uid, sequence advantage, sum of old log-probs]`` per row: enough to tell every sequence apart."""
     from verl_ext.algos.rows import sequence_fingerprints

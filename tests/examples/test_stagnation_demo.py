@@ -1,4 +1,4 @@
-"""The stagnation demo end to end, shortened: one seed of grpo and pad, 3 steps, a tiny evaluation. The arms
+"""The stagnation demo end to end, shortened: one seed of grpo and pad, 2 steps, a tiny evaluation. The arms
 must really train on different things, as their own per-step metrics record it."""
 
 import json
@@ -18,7 +18,7 @@ def run_demo(out: Path):
     env.pop("RAY_ADDRESS", None)
     # The timeout only stops a hung run from blocking CI; no assertion is made on time.
     return subprocess.run(
-        ["bash", str(RUN), "--seeds", "1", "--arms", "grpo,pad", "--steps", "3", "--eval-items", "8",
+        ["bash", str(RUN), "--seeds", "1", "--arms", "grpo,pad", "--steps", "2", "--eval-items", "8",
          "--eval-samples", "2", "--out", str(out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
     )
@@ -47,7 +47,7 @@ def test_short_demo_writes_its_outputs_and_the_arms_train_on_different_rows(tmp_
 
     grpo = rows_of(out / "runs" / "grpo-seed0")
     pad = rows_of(out / "runs" / "pad-seed0")
-    assert len(grpo) == len(pad) == 3
+    assert len(grpo) == len(pad) == 2
     for row in grpo:
         # Plain GRPO: verl's own update on the whole batch, one optimizer step of every sequence.
         assert "pad/num_selected" not in row

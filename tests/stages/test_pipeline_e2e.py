@@ -35,7 +35,11 @@ def pipeline_env(trace_dir):
         "STAGE1_ARGS": f"trainer.total_training_steps={STAGE1_STEPS} trainer.save_freq={STAGE1_STEPS}",
         "STAGE2_ARGS": f"trainer.total_training_steps={STAGE2_STEPS} trainer.save_freq={KILL_AFTER_STEP} "
                        "algorithm.entropy_anneal.warmup_steps=0",
-        "STAGE3_ARGS": f"trainer.total_training_steps={STAGE3_STEPS} trainer.save_freq={STAGE3_STEPS}",
+        # The text tasks are hard for the tiny model: under the accuracy-spread filter a 3-step stage 3 can
+        # find no mixed group and train nothing. Opening the |A| band makes every row eligible, so the
+        # frozen-tower and KL checks always see updates; stage 2 keeps the production filter.
+        "STAGE3_ARGS": f"trainer.total_training_steps={STAGE3_STEPS} trainer.save_freq={STAGE3_STEPS} "
+                       "algorithm.pad.filter_on=advantage algorithm.pad.low=0",
         "PIPELINE_EVAL_ITEMS": "12",
         "PIPELINE_EVAL_SAMPLES": "2",
         "REVISUAL_ACTOR_TRACE": str(trace_dir),
@@ -124,10 +128,9 @@ def test_all_three_stages_complete_and_hand_off(run):
     assert stages["stage2_mrl"]["input_model"] == stages["stage1_cold_start"]["output_path"]
     assert stages["stage3_trl"]["input_model"] == stages["stage2_mrl"]["output_path"]
     assert "train/loss" in stages["stage1_cold_start"]["final_metrics"]
-    # Stage 3 trains with the KL loss (its last step may have had nothing to train when PAD found no
-    # eligible sequence, so every step of its metrics is looked at).
+    # Stage 3 trains with the KL loss.
     stage3_steps = [metrics_records(p) for p in sorted((run_dir / "stage3_trl" / "metrics").glob("*.jsonl"))]
-    assert any("actor/kl_loss" in data for records in stage3_steps for data in records.values())
+    assert stage3_steps and all("actor/kl_loss" in data for records in stage3_steps for data in records.values())
 
 
 def test_killed_stage2_resumes_step_count_and_entropy_coefficient(run):
