@@ -6,7 +6,8 @@ Each check refuses with one message that names the file and what to do, and exit
 * :mod:`.checkpoints`: the checkpoint verl would resume from is intact, else the latest intact one
   is offered (``trainer.on_corrupt_checkpoint=use_intact`` resumes from it);
 * :mod:`.images`: every image of the RL data decodes (``data.on_bad_image=skip|fail``);
-* :mod:`.ray_paths`: a Python path with a space is quoted for Ray's worker start-up.
+* :mod:`.ray_paths`: a Python path with a space is quoted for Ray's worker start-up;
+* :mod:`.sft_length`: stage 1's ``total_training_steps`` fits in its epochs.
 
 The launchers call :func:`prepare_rl_run` (stages 2 and 3) or :func:`prepare_sft_run` (stage 1).
 """
@@ -23,6 +24,7 @@ from verl_ext.preflight.checkpoints import CorruptCheckpoint, choose_resume_chec
 from verl_ext.preflight.images import BadImages, usable_file
 from verl_ext.preflight.ray_paths import quote_python_path_for_ray
 from verl_ext.preflight.run_lock import RunFolderLocked, RunLock
+from verl_ext.preflight.sft_length import check_sft_steps_fit
 
 EXIT_REFUSED = 2
 PREFIX = "[revisual]"
@@ -108,8 +110,9 @@ def prepare_rl_run(config) -> None:
 
 
 def prepare_sft_run(config, rank: int) -> None:
-    """Stage 1 (every rank checks the checkpoint the same way; rank 0 holds the lock)."""
+    """Stage 1 (every rank checks the run length and the checkpoint the same way; rank 0 holds the lock)."""
     try:
+        check_sft_steps_fit(config)
         if rank == 0:
             lock_checkpoint_folder(config)
         apply_resume_choice(config, announce=rank == 0)
