@@ -11,18 +11,17 @@ optimizer step. The trainer sends the schedule and the optimizer step the update
   loss of each micro-batch, then hands over to verl's loss unchanged.
 
 With ``REVISUAL_ACTOR_TRACE=<folder>`` each worker also appends, per optimizer step, the rows it
-trained on and, per micro-batch, the coefficient its loss used (``actor-<pid>.jsonl``): a record of
-what the worker did, for debugging and for tests that must observe the worker itself.
+trained on and, per micro-batch, the coefficient its loss used (:mod:`verl_ext.actor_trace`): a record
+of what the worker did, for debugging and for tests that must observe the worker itself.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import os
 
+from verl_ext.actor_trace import append_trace, trace_folder
 from verl_ext.algos.entropy import annealed_entropy_coef
-from verl_ext.names import ACTOR_TRACE_ENV, ENTROPY_COEFF_KEY, ENTROPY_SCHEDULE_KEY, OPTIMIZER_STEP_KEY
+from verl_ext.names import ENTROPY_COEFF_KEY, ENTROPY_SCHEDULE_KEY, OPTIMIZER_STEP_KEY
 
 _STEP_COUNTER_ATTR = "_revisual_update_steps"
 
@@ -37,44 +36,6 @@ def _rank() -> int:
     import torch.distributed as dist
 
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-
-
-def append_trace(record: dict) -> None:
-    """Append one JSON line to this process's trace file (only when ``REVISUAL_ACTOR_TRACE`` is set)."""
-    folder = os.environ.get(ACTOR_TRACE_ENV)
-    if not folder:
-        return
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, f"actor-{os.getpid()}.jsonl"), "a") as f:
-        f.write(json.dumps(record) + "\n")
-
-
-def read_actor_trace(folder: str | os.PathLike) -> dict:
-    """The trace of a run, for tests and debugging: ``updates`` (the PAD trainer's record of each update,
-    by update number, from ``trainer.jsonl``), ``steps`` (each worker's rows per optimizer step) and
-    ``losses`` (each worker's entropy coefficient per micro-batch), over every ``actor-<pid>.jsonl``."""
-    from pathlib import Path
-
-    folder = Path(folder)
-
-    def records(path: Path) -> list[dict]:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-    trainer = records(folder / "trainer.jsonl") if (folder / "trainer.jsonl").exists() else []
-    actor = [r for path in sorted(folder.glob("actor-*.jsonl")) for r in records(path)]
-    return {
-        "updates": {r["update"]: r for r in trainer},
-        "steps": [r for r in actor if r["kind"] == "step"],
-        "losses": [r for r in actor if r["kind"] == "loss"],
-    }
-
-
-def rows_trained_in(trace: dict, update: int) -> "Counter[tuple]":
-    """Every row the actor workers trained on in one update of :func:`read_actor_trace`'s ``trace``, over
-    all ranks and optimizer steps, as a multiset (identical rollouts share a fingerprint)."""
-    from collections import Counter
-
-    return Counter(tuple(row) for step in trace["steps"] if step["update"] == update for row in step["rows"])
 
 
 def row_fingerprints(data) -> list[list]:
@@ -105,7 +66,7 @@ def _train_batch_with_scheduled_entropy(train_batch):
             )
             setattr(self, _STEP_COUNTER_ATTR, (schedule["update"], done + 1))
             tu.assign_non_tensor(data, **{ENTROPY_COEFF_KEY: coeff, OPTIMIZER_STEP_KEY: step})
-            if os.environ.get(ACTOR_TRACE_ENV):
+            if trace_folder():
                 append_trace(
                     {"kind": "step", "rank": _rank(), "update": schedule["update"], "optimizer_step": step,
                      "entropy_coeff": coeff, "rows": row_fingerprints(data)}
@@ -123,7 +84,7 @@ def _ppo_loss_with_scheduled_entropy(ppo_loss):
         if coeff is not None:
             # ActorConfig fields are frozen after construction; the schedule is the one owner of this one.
             object.__setattr__(config, "entropy_coeff", float(coeff))
-            if os.environ.get(ACTOR_TRACE_ENV):
+            if trace_folder():
                 append_trace(
                     {"kind": "loss", "rank": _rank(), "optimizer_step": _non_tensor(data, OPTIMIZER_STEP_KEY),
                      "entropy_coeff": config.entropy_coeff}

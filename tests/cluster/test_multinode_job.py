@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from verl_ext.devices import default_cache_dir
-from verl_ext.patch_ppo_loss import read_actor_trace, rows_trained_in
+from verl_ext.actor_trace import read_actor_trace, rows_trained_in
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from verl_ext.actor_trace import read_actor_trace, rows_trained_in
 from verl_ext.algos.pad import plan_update
-from verl_ext.patch_ppo_loss import read_actor_trace, rows_trained_in
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "recipes" / "revisual_stage2.sh"
@@ -22,7 +22,7 @@ RECIPE = REPO / "recipes" / "revisual_stage2.sh"
 ADVANTAGE_FILTER = ("algorithm.pad.filter_on=advantage",)
 # A confident tiny model can give every rollout of a prompt the same score, so |E| under the band can be
 # anything from 0 to 16. Tests whose sizes must be fixed open the band to |A| >= 0: every row is in E.
-WHOLE_BATCH_ELIGIBLE = ("algorithm.pad.filter_on=advantage", "algorithm.pad.low=0")
+WHOLE_BATCH_ELIGIBLE = (*ADVANTAGE_FILTER, "algorithm.pad.low=0")
 
 
 def run_stage2(workdir: Path, *overrides: str):

@@ -3,7 +3,7 @@
 import json
 from collections import Counter
 
-from verl_ext.patch_ppo_loss import read_actor_trace, rows_trained_in
+from verl_ext.actor_trace import read_actor_trace, rows_trained_in
 
 
 def write_lines(path, records):

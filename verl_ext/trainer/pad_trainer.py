@@ -32,12 +32,13 @@ from verl.trainer.ppo.v1 import PPOTrainerSync, register_trainer
 
 from reward_fns import summarize_reward_infos
 
+from verl_ext.actor_trace import TRAINER_FILE, append_trace, trace_folder
 from verl_ext.algos.entropy import annealed_entropy_coef
 from verl_ext.algos.grpo import dense_group_ids
 from verl_ext.algos.pad import UpdatePlan, pad_temperature
 from verl_ext.algos.rows import sequence_fingerprints, sequence_means
 from verl_ext.algos.selection import PADSelection, eligible_rows, group_outcomes, select_update_rows
-from verl_ext.names import ACTOR_TRACE_ENV, ENTROPY_SCHEDULE_KEY, TRAINER_MODE
+from verl_ext.names import ENTROPY_SCHEDULE_KEY, TRAINER_MODE
 from verl_ext.plugin import assert_registered
 from verl_ext.settings import RevisualSettings, validate_revisual_config
 
@@ -325,9 +326,8 @@ class RevisualPPOTrainer(PPOTrainerSync):
         metrics["actor/entropy_coeff_last"] = coeff(self.optimizer_steps + steps - 1)
 
     def _trace_update(self, target: KVBatchMeta, plan: UpdatePlan) -> None:
-        folder = os.environ.get(ACTOR_TRACE_ENV)
-        if not folder:
-            return
+        if trace_folder() is None:
+            return  # the selected rows are fetched from the transfer queue only for the trace
         data = tq.kv_batch_get(keys=target.keys, partition_id=target.partition_id,
                                select_fields=["uid", "advantages", "old_log_probs", "response_mask"])
         record = {"kind": "update", "update": self.global_steps, "variant": self.revisual.pad.variant,
@@ -335,9 +335,7 @@ class RevisualPPOTrainer(PPOTrainerSync):
                   "padding": [bool(tag.get("is_padding", False)) for tag in target.tags],
                   "rows": sequence_fingerprints(data["uid"], data["advantages"], data["old_log_probs"],
                                                 data["response_mask"])}
-        os.makedirs(folder, exist_ok=True)
-        with open(os.path.join(folder, "trainer.jsonl"), "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_trace(record, TRAINER_FILE)
 
     # -------------------------------------------------------------- checkpoints
     def _step_folder(self) -> str:
