@@ -11,8 +11,9 @@ optimizer step. The trainer sends the schedule and the optimizer step the update
   loss of each micro-batch, then hands over to verl's loss unchanged.
 
 With ``REVISUAL_ACTOR_TRACE=<folder>`` each worker also appends, per optimizer step, the rows it
-trained on and, per micro-batch, the coefficient its loss used (:mod:`verl_ext.actor_trace`): a record
-of what the worker did, for debugging and for tests that must observe the worker itself.
+trained on and, per micro-batch, the coefficient its loss used and how far the model's log-probs are
+from the old ones it was given (:mod:`verl_ext.actor_trace`): a record of what the worker did, for
+debugging and for tests that must observe the worker itself.
 """
 
 from __future__ import annotations
@@ -45,6 +46,23 @@ def row_fingerprints(data) -> list[list]:
     return sequence_fingerprints(
         data["uid"], data["advantages"], data["old_log_probs"], data["response_mask"]
     )
+
+
+def old_log_prob_gap(model_output, data) -> float:
+    """Largest |log-prob now - old log-prob| over this micro-batch's response tokens.
+
+    On an update's first optimizer step the weights are still the ones the old log-probs were computed
+    with, so this is an independent recomputation of them: it is ~0 unless rows were paired with another
+    row's old log-probs on the way to the actor."""
+    import torch
+    from verl.workers.utils.padding import no_padding_2_padding
+
+    with torch.no_grad():
+        log_prob = no_padding_2_padding(model_output["log_probs"], data).double()
+        fields = data.select("response_mask", "old_log_probs").to_padded_tensor()
+        mask = fields["response_mask"].to(torch.bool)
+        gap = (log_prob - fields["old_log_probs"].double()).abs()
+        return float(gap[mask].max()) if mask.any() else 0.0
 
 
 def _train_batch_with_scheduled_entropy(train_batch):
@@ -87,7 +105,7 @@ def _ppo_loss_with_scheduled_entropy(ppo_loss):
             if trace_folder():
                 append_trace(
                     {"kind": "loss", "rank": _rank(), "optimizer_step": _non_tensor(data, OPTIMIZER_STEP_KEY),
-                     "entropy_coeff": config.entropy_coeff}
+                     "entropy_coeff": config.entropy_coeff, "old_log_prob_gap": old_log_prob_gap(model_output, data)}
                 )
         return ppo_loss(config, model_output, data, dp_group)
 

@@ -197,9 +197,24 @@ def validate_revisual_config(config: DictConfig) -> RevisualSettings:
             "Set actor_rollout_ref.actor.entropy_coeff to the schedule's init (the schedule replaces it per "
             "optimizer step), or actor_rollout_ref.actor.calculate_entropy=true, or entropy_anneal.enable=false."
         )
+    _refuse_row_reordering(config)
     abort = OmegaConf.select(config, "reward.abort_failed_frac", default=1.0)
     abort = 1.0 if abort is None else float(abort)
     if not 0 < abort <= 1:
         raise ValueError(f"reward.abort_failed_frac must be in (0, 1], got {abort}")
     return RevisualSettings(pad=resolve_pad(parsed.pad), entropy_anneal=anneal, abort_failed_frac=abort)
 
+
+
+ROW_REORDERING_KEYS = {
+    "algorithm.use_pf_ppo": "verl's PF-PPO resamples the batch inside its advantage step and pairs the new "
+                            "rows with the old advantages (verl issue 7956)",
+}
+"""verl options that reorder or resample rows inside ``_compute_advantage``: PAD and the actor trace pair
+each row with its advantage and old log-probs by position there, so these are refused."""
+
+
+def _refuse_row_reordering(config: DictConfig) -> None:
+    for key, why in ROW_REORDERING_KEYS.items():
+        if OmegaConf.select(config, key, default=False):
+            raise ValueError(f"{key}=true is not supported by revisual: {why}. Set {key}=false.")

@@ -1,6 +1,7 @@
 """PAD selection: hand-computed cases, argument errors, and hypothesis properties."""
 
 import math
+from collections import Counter
 
 import pytest
 import torch
@@ -8,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from verl_ext.algos.pad import (
-    MIN_STEP_FRACTION,
+    MAX_COPIES,
     OFFICIAL_CODE_PAD,
     UpdatePlan,
     draw_indices,
@@ -200,46 +201,63 @@ def test_an_infinite_advantage_takes_every_replacement_draw_and_nan_is_never_dra
     assert 2 not in out.tolist() and 1 in out.tolist() and out.numel() == 3
 
 
-def test_a_size_above_the_eligible_set_takes_all_of_it_then_repeats():
-    adv = torch.tensor([0.0, 1.0, 2.0, 0.0])
-    out = select_pad_indices(adv, low=0.5, size=5, generator=torch.Generator().manual_seed(0))
-    assert out.numel() == 5 and set(out.tolist()) == {1, 2}
-    assert out.tolist().count(1) >= 1 and out.tolist().count(2) >= 1
+def test_a_size_above_the_eligible_set_takes_all_of_it_once_then_tops_up_uniformly():
+    adv = torch.tensor([0.0, 1.0, 3.0, 0.0])
+    repeats = Counter()
+    for seed in range(2000):
+        out = select_pad_indices(adv, low=0.5, size=3, tau=0.5, generator=torch.Generator().manual_seed(seed)).tolist()
+        assert sorted(set(out)) == [1, 2] and len(out) == 3
+        repeats.update(i for i in (1, 2) if out.count(i) == 2)
+    # By priority, row 2 would be repeated with P = e^6 / (e^2 + e^6) = 0.98; the top-up ignores |A|: 1/2 each.
+    # Binomial std of the share is sqrt(0.25 / 2000) = 0.011; allow 4 sigma.
+    assert abs(repeats[2] / 2000 - 0.5) < 0.045, repeats
+    with pytest.raises(ValueError, match="more than 2 times"):
+        select_pad_indices(adv, low=0.5, size=5)
 
 
 @pytest.mark.parametrize(
-    "selected, mini_batch, multiple, steps, step_size",
+    "selected, mini_batch, multiple, available, steps, step_size",
     [
-        (1025, 1024, 8, 1, 1024),   # verl would train [1024, 1] here
-        (2500, 1024, 8, 2, 1248),   # verl would train [1024, 1024, 452]
-        (4096, 1024, 8, 4, 1024),
-        (6144, 1024, 8, 6, 1024),   # the released code's 1.5 N
-        (300, 1024, 8, 1, 512),     # topped up to half a mini-batch
-        (9, 16, 1, 1, 9),
-        (5, 16, 2, 1, 8),
-        (24, 16, 1, 2, 12),
-        (24, 16, 8, 2, 16),         # 2 ranks x micro-batches of 4: whole micro-batches per rank
-        (8, 16, 8, 1, 8),
-        (0, 16, 1, 0, 0),
+        (1025, 1024, 8, None, 1, 1024),   # verl would train [1024, 1] here
+        (2500, 1024, 8, None, 2, 1248),   # verl would train [1024, 1024, 452]
+        (4096, 1024, 8, None, 4, 1024),
+        (6144, 1024, 8, None, 6, 1024),   # the released code's 1.5 N
+        (300, 1024, 8, 300, 1, 304),      # one smaller step: 300 rows once, 4 topped up
+        (8, 1024, 8, 8, 1, 8),            # one mixed group of 8 in a production batch: its 8 rows, once each
+        (9, 16, 1, None, 1, 9),
+        (5, 16, 2, 5, 1, 4),              # 2.5 micro-batch pairs round to 2: one row left out
+        (24, 16, 1, None, 2, 12),
+        (24, 16, 8, 24, 2, 16),           # 2 ranks x micro-batches of 4: whole micro-batches per rank
+        (4, 16, 8, 4, 1, 8),              # each of 4 rows twice: the most a row is ever repeated
+        (3, 16, 8, 3, 0, 0),              # 8 rows from 3 would repeat one three times: skipped
+        (3, 16, 8, None, 1, 8),           # with replacement there is no such bound
+        (0, 16, 1, None, 0, 0),
     ],
 )
-def test_update_plan_hand_computed(selected, mini_batch, multiple, steps, step_size):
-    assert plan_update(selected, mini_batch, multiple) == UpdatePlan(steps, step_size)
+def test_update_plan_hand_computed(selected, mini_batch, multiple, available, steps, step_size):
+    assert plan_update(selected, mini_batch, multiple, available) == UpdatePlan(steps, step_size)
 
 
-@settings(max_examples=300, deadline=None)
-@given(selected=st.integers(1, 20000), mini_batch=st.integers(1, 2048), dp=st.integers(1, 64))
-def test_update_plan_never_cuts_a_sliver(selected, mini_batch, dp):
-    plan = plan_update(selected, mini_batch, dp)
+@settings(max_examples=400, deadline=None)
+@given(selected=st.integers(1, 20000), per_rank=st.integers(1, 256), dp=st.integers(1, 64),
+       spare=st.one_of(st.none(), st.integers(0, 5000)))
+def test_update_plan_is_equal_whole_steps_that_repeat_no_row_more_than_twice(selected, per_rank, dp, spare):
+    mini_batch = per_rank * dp  # verl requires a mini-batch of whole micro-batches on every rank
+    available = None if spare is None else selected + spare
+    plan = plan_update(selected, mini_batch, dp, available)
+    if plan.total == 0:
+        # only when not even one row per rank fits without a third copy
+        assert available is not None and dp > MAX_COPIES * available
+        return
     assert plan.steps >= 1 and plan.step_size % dp == 0
-    # every step trains on at least half a configured mini-batch of real rows (no padding anywhere)
-    assert plan.step_size >= math.ceil(MIN_STEP_FRACTION * mini_batch)
-    # the total stays within rounding of the selection unless it had to be topped up to the floor
-    if plan.step_size > dp * math.ceil(math.ceil(MIN_STEP_FRACTION * mini_batch) / dp):
-        assert abs(plan.total - selected) <= plan.steps * dp / 2 + dp
-    # steps are mini-batch sized: between half and one and a half configured mini-batches (plus rounding)
+    if available is not None:
+        assert plan.total <= MAX_COPIES * available
+    # the nearest whole micro-batch multiple: never more than half a multiple per step above the selection,
+    # except that a selection of less than half a multiple still trains one multiple
+    assert plan.total <= max(selected + plan.steps * dp / 2, dp)
+    # steps are mini-batch sized: between three quarters and one and a half configured mini-batches
     if selected >= mini_batch:
-        assert plan.step_size <= 1.5 * mini_batch + dp
+        assert 0.75 * mini_batch - dp <= plan.step_size <= 1.5 * mini_batch + dp
 
 
 def test_last_step_uses_tau_end_exactly():

@@ -70,3 +70,13 @@ def test_a_misspelt_hydra_key_stops_the_launch_before_anything_starts(tmp_path, 
     assert "Could not override 'trainer.totl_training_steps'" in done.stderr
     assert "Key 'totl_training_steps' is not in struct" in done.stderr
     assert not (tmp_path / "ckpt").exists() and "ray init" not in done.stdout
+
+
+def test_a_verl_option_that_reorders_rows_inside_the_advantage_step_is_refused_before_ray(tmp_path, launch):
+    # verl's PF-PPO resamples rows inside _compute_advantage and pairs them with the old advantages (verl
+    # issue 7956); PAD pairs rows by position there, so the combination would train on mismatched rows.
+    done = launch(tmp_path, "-m", "verl_ext.trainer.main", "algorithm.adv_estimator=gae", "algorithm.use_pf_ppo=true",
+                  f"trainer.default_local_dir={tmp_path / 'ckpt'}")
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "algorithm.use_pf_ppo=true is not supported" in done.stderr and "7956" in done.stderr
+    assert not (tmp_path / "ckpt").exists() and "ray init" not in done.stdout

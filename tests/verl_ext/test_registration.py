@@ -81,7 +81,7 @@ def test_a_failing_registration_is_loud(tmp_path):
 FIRST_IMPORT = """
 import importlib, sys
 importlib.import_module(sys.argv[1])
-from verl_ext.plugin import registration_report
+from verl_ext.registration import registration_report
 report = registration_report()
 print(sorted(name for name, ok in report.items() if not ok), len(report))
 """

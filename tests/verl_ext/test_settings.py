@@ -104,3 +104,24 @@ def test_an_entropy_schedule_verl_would_not_compute_is_refused():
 def test_abort_share_must_be_a_fraction():
     with pytest.raises(ValueError, match="abort_failed_frac"):
         validate_revisual_config(OmegaConf.create({"reward": {"abort_failed_frac": 0.0}}))
+
+
+def test_verl_options_that_reorder_rows_in_the_advantage_step_are_refused():
+    cfg = _compose(["algorithm.adv_estimator=gae", "algorithm.use_pf_ppo=true"])
+    with pytest.raises(ValueError, match=r"algorithm.use_pf_ppo=true is not supported.*7956"):
+        validate_revisual_config(cfg)
+    validate_revisual_config(_compose(["algorithm.adv_estimator=gae", "algorithm.use_pf_ppo=false"]))
+
+
+@pytest.mark.parametrize("dynamic, micro, dp, multiple", [(False, 4, 2, 8), (False, 1, 8, 8), (True, 4, 2, 2)])
+def test_the_update_plan_respects_the_micro_batch(dynamic, micro, dp, multiple):
+    # verl asserts that every rank's share of an optimizer step is whole micro-batches; with dynamic batch
+    # sizes it packs by tokens and needs only equal shares per rank.
+    from types import SimpleNamespace
+
+    from verl_ext.trainer.pad_trainer import RevisualPPOTrainer
+
+    actor = OmegaConf.create({"use_dynamic_bsz": dynamic, "ppo_micro_batch_size_per_gpu": micro})
+    fake = SimpleNamespace(config=SimpleNamespace(actor_rollout_ref=SimpleNamespace(actor=actor)),
+                           _actor_dp_size=lambda: dp)
+    assert RevisualPPOTrainer._update_row_multiple(fake) == multiple

@@ -14,7 +14,7 @@ power-law priority |A|^1.5, ratio 1.5 and draws *with* replacement, so one step 
 batch with duplicates.
 
 The paper's Table 4 compares PAD with three ablations; :data:`VARIANTS` names all five arms, and
-:func:`plan_update` sizes a selection in whole optimizer mini-batches (see ``docs/pad.md``).
+:func:`plan_update` sizes a selection in whole, equal optimizer steps (see ``docs/pad.md``).
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ VARIANTS = ("grpo", "filter", "random", "pad", "official")
 OFFICIAL_CODE_PAD = dict(low=0.03, high=0.97, ratio=1.5, priority="power", alpha=1.5, replacement=True, strict_band=True)
 """What CSfufu/Revisual-R1's ``ray_trainer.py`` does, which is not what the paper says."""
 
-MIN_STEP_FRACTION = 0.5
-"""No optimizer step trains on fewer real sequences than this share of the configured mini-batch."""
+MAX_COPIES = 2
+"""No row is trained more than this many times in one update by ``pad``, ``filter`` or ``random``: rounding a
+selection to whole micro-batches may repeat a few rows (uniformly, never by priority), but never more."""
 
 
 def _check_args(low: float, high: Optional[float], ratio: float, tau: float, priority: str) -> None:
@@ -102,8 +103,10 @@ def draw_indices(
 
     Without replacement and ``size <= len(logits)`` this is Gumbel-top-k (exactly the successive
     draw without replacement, computed in log space so tiny tau cannot underflow weights to zero).
-    Without replacement and a larger ``size``, every position is taken once and the rest are
-    repeats drawn with replacement. With replacement, ``size`` independent draws.
+    Without replacement and a larger ``size`` (at most :data:`MAX_COPIES` times ``len(logits)``), every
+    position is taken once and the rest is a *uniform* draw without replacement: a top-up for
+    divisibility must not hand the largest weight a second, third, ... copy. With replacement,
+    ``size`` independent draws by weight.
     """
     n = logits.numel()
     if size <= 0 or n == 0:
@@ -111,10 +114,12 @@ def draw_indices(
     logits = logits.to(torch.float64)
     if replacement:
         return torch.multinomial(_weights(logits), size, replacement=True, generator=generator)
+    if size > MAX_COPIES * n:
+        raise ValueError(f"a draw of {size} rows without replacement from {n} would repeat a row more than "
+                         f"{MAX_COPIES} times")
     if size >= n:
-        extra = torch.multinomial(_weights(logits), size - n, replacement=True, generator=generator) if size > n else None
-        everything = torch.arange(n)
-        return everything if extra is None else torch.cat([everything, extra])
+        top_up = torch.randperm(n, generator=generator)[: size - n]
+        return torch.cat([torch.arange(n), top_up])
     uniform = torch.rand(logits.shape, dtype=torch.float64, generator=generator).clamp_(1e-300, 1.0)
     keys = logits - torch.log(-torch.log(uniform))
     return torch.topk(keys, size, sorted=False).indices
@@ -147,8 +152,8 @@ def select_pad_indices(
         generator: torch RNG for reproducible draws.
         strict_band: use the open band (low, high) as the released code does.
         eligible: optional extra mask intersected with E (e.g. groups with non-zero accuracy spread).
-        size: draw exactly this many instead of k' (e.g. k' rounded to whole mini-batches); without
-            replacement, a size above |E| takes all of E and draws the rest as repeats.
+        size: draw exactly this many instead of k' (e.g. k' rounded to whole micro-batches); without
+            replacement, a size above |E| takes all of E once and tops up uniformly (at most twice each).
     """
     _check_args(low, high, ratio, tau, priority)
     if seq_advantages.dim() != 1:
@@ -203,21 +208,30 @@ class UpdatePlan:
 
 
 def plan_update(num_selected: int, mini_batch: int, row_multiple: int,
-                min_fraction: float = MIN_STEP_FRACTION) -> UpdatePlan:
+                available: Optional[int] = None) -> UpdatePlan:
     """Cut a selection of ``num_selected`` sequences into whole, equal optimizer steps.
 
     The number of steps is ``num_selected / mini_batch`` rounded to the nearest integer (at least 1),
-    and every step gets the same size: the selection's share per step, rounded to a multiple of
-    ``row_multiple`` (the data-parallel size, times the per-GPU micro-batch when micro-batches have a
-    fixed size, so every rank gets whole micro-batches) and never below ``min_fraction`` of the
-    configured mini-batch. The selection is then drawn at exactly ``steps * step_size`` rows, so no
-    step is a sliver and no rank pads.
+    and every step gets the same size: the selection's share per step rounded to the nearest multiple
+    of ``row_multiple`` (the data-parallel size, times the per-GPU micro-batch when micro-batches have
+    a fixed size, so every rank gets whole micro-batches). Equal steps leave no sliver step behind a
+    full one; a whole update smaller than a mini-batch is one smaller step, never topped up to a size.
+
+    ``available`` is the number of distinct rows the draw may take without replacement (|E|, or the
+    scored rows for ``random``; None when drawing with replacement). Rounding up must not repeat any
+    row more than :data:`MAX_COPIES` times, so where it would the size is rounded down instead; where
+    that leaves nothing (fewer rows than half a ``row_multiple``), the plan is empty and the update is
+    skipped.
     """
     if mini_batch <= 0 or row_multiple <= 0:
         raise ValueError(f"mini_batch and row_multiple must be > 0, got {mini_batch}, {row_multiple}")
     if num_selected <= 0:
         return UpdatePlan(0, 0)
-    steps = max(1, round(num_selected / mini_batch))
-    floor = row_multiple * math.ceil(math.ceil(min_fraction * mini_batch) / row_multiple)
-    step_size = max(floor, row_multiple * max(1, round(num_selected / steps / row_multiple)))
-    return UpdatePlan(steps, step_size)
+    limit = None if available is None else MAX_COPIES * available
+    for steps in range(max(1, round(num_selected / mini_batch)), 0, -1):
+        share = num_selected / steps / row_multiple
+        for multiples in (max(1, round(share)), math.floor(share)):
+            size = multiples * row_multiple
+            if size > 0 and (limit is None or steps * size <= limit):
+                return UpdatePlan(steps, size)
+    return UpdatePlan(0, 0)

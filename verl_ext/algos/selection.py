@@ -37,6 +37,11 @@ class PADSelection:
     draw_size: int
     prioritised: bool
 
+    @property
+    def repeated_rows(self) -> int:
+        """Rows trained a second time: the uniform top-up to whole micro-batches, or draws with replacement."""
+        return int(self.indices.numel() - torch.unique(self.indices).numel())
+
 
 def eligible_rows(
     pad: PADConfig,
@@ -87,8 +92,12 @@ def select_update_rows(
     row_multiple: int,
     generator: Optional[torch.Generator] = None,
 ) -> PADSelection:
-    """The rows a PAD variant trains on, sized in whole mini-batches by :func:`plan_update`
-    (``row_multiple``: every step's row count is a multiple of it, see there)."""
+    """The rows a PAD variant trains on, sized in whole, equal optimizer steps by :func:`plan_update`
+    (``row_multiple``: every step's row count is a multiple of it, see there).
+
+    ``pad`` and ``official`` draw by priority; ``filter`` trains all of E and ``random`` a uniform draw
+    from the scored rows. Rounding to whole micro-batches repeats a few rows (uniformly, at most twice
+    each) or leaves a few out; an empty plan (too few rows for one micro-batch per rank) selects nothing."""
     n = seq_advantages.numel()
     candidates = torch.nonzero(eligible, as_tuple=False).flatten()
     num_eligible = int(candidates.numel())
@@ -96,25 +105,22 @@ def select_update_rows(
     if num_eligible == 0:
         return empty
     replacement = bool(pad.replacement)
-    if pad.variant == "filter":
-        k = num_eligible
-    else:
-        k = draw_size(n, num_eligible, pad.ratio, replacement)
-    plan = plan_update(k, mini_batch, row_multiple)
-    if plan.total == 0:
-        return empty
+    k = num_eligible if pad.variant == "filter" else draw_size(n, num_eligible, pad.ratio, replacement)
     if pad.variant == "random":
         # The same number of rows as PAD would train on, uniformly from every scored sample.
-        pool = torch.nonzero(~failed.to(torch.bool), as_tuple=False).flatten()
-        picks = pool[draw_indices(torch.zeros(pool.numel()), plan.total, replacement=False, generator=generator)]
-        return PADSelection(torch.sort(picks).values, plan, num_eligible, k, False)
-    if pad.variant == "filter":
-        logits = torch.zeros(num_eligible, dtype=torch.float64)
+        candidates = torch.nonzero(~failed.to(torch.bool), as_tuple=False).flatten()
+    plan = plan_update(k, mini_batch, row_multiple, available=None if replacement else int(candidates.numel()))
+    if plan.total == 0:
+        return PADSelection(empty.indices, plan, num_eligible, k, False)
+    if pad.variant in ("filter", "random"):
+        # Uniform: which rows train (and which are topped up) must not depend on |A|.
+        logits = torch.zeros(candidates.numel(), dtype=torch.float64)
     else:
         logits = priority_logits(seq_advantages[candidates].abs(), priority=pad.priority, tau=tau,
                                  alpha=pad.alpha if pad.alpha is not None else 1.0)
     picks = candidates[draw_indices(logits, plan.total, replacement=replacement, generator=generator)]
     # The draw is prioritised when the weights decide which rows train: fewer rows than E without
     # replacement, or any draw with replacement from more than one candidate.
-    prioritised = pad.variant != "filter" and (num_eligible > 1 if replacement else plan.total < num_eligible)
+    prioritised = pad.variant in ("pad", "official") and (
+        num_eligible > 1 if replacement else plan.total < num_eligible)
     return PADSelection(torch.sort(picks).values, plan, num_eligible, k, prioritised)

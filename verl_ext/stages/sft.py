@@ -73,7 +73,7 @@ def run(config) -> None:
     from verl.trainer import sft_trainer
     from verl.utils.device import auto_set_device
 
-    from verl_ext.plugin import assert_registered
+    from verl_ext.registration import assert_registered
     from verl_ext.stages.merge import merge_latest_checkpoint
 
     assert_registered()

@@ -137,11 +137,16 @@ def check_required_paths(config) -> None:
 
 def run(config) -> None:
     """Validate, print the output locations, then run verl's own PPO main body."""
-    from verl_ext.plugin import assert_registered
+    from verl_ext.registration import assert_registered
     from verl_ext.settings import validate_revisual_config
 
     check_required_paths(config)
-    validate_revisual_config(config)
+    try:
+        validate_revisual_config(config)
+    except ValueError as err:
+        # A setting error is the user's to fix before any cluster starts: one line, exit 2.
+        print(f"[revisual] error: {err}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     assert_registered()
     from verl_ext.preflight import prepare_rl_run
 

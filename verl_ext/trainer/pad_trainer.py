@@ -10,7 +10,8 @@ overrides two stages of it:
   mini-batches; the picked rows keep their original advantages and old log-probs, and the pick is
   balanced across data-parallel ranks with verl's ``_balance_batch``;
 * ``_update_actor``: the update runs on that pick (or is skipped, with a warning, when nothing is
-  eligible) with the pick's own mini-batch size, and carries the entropy schedule, which the actor
+  eligible; ``official`` then trains on the whole batch, as the released code does) with the pick's
+  own mini-batch size, and carries the entropy schedule, which the actor
   worker applies per optimizer step (:mod:`verl_ext.patch_ppo_loss`); the full batch is still what
   the step's metrics and clean-up see.
 
@@ -34,12 +35,12 @@ from reward_fns import summarize_reward_infos
 
 from verl_ext.actor_trace import TRAINER_FILE, append_trace, trace_folder
 from verl_ext.algos.entropy import annealed_entropy_coef
-from verl_ext.algos.grpo import dense_group_ids
+from verl_ext.algos.grpo import dense_group_ids, estimator_call
 from verl_ext.algos.pad import UpdatePlan, pad_temperature
 from verl_ext.algos.rows import sequence_fingerprints, sequence_means
 from verl_ext.algos.selection import PADSelection, eligible_rows, group_outcomes, select_update_rows
 from verl_ext.names import ENTROPY_SCHEDULE_KEY, TRAINER_MODE
-from verl_ext.plugin import assert_registered
+from verl_ext.registration import assert_registered
 from verl_ext.settings import RevisualSettings, validate_revisual_config
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,8 @@ class RevisualPPOTrainer(PPOTrainerSync):
         self._selection_plan: Optional[UpdatePlan] = None
         self._owned_keys: list[str] = []
         self._balancing_selection = False
+        self._train_whole_batch = False
+        self._trace_rows: dict[str, list] = {}
         self._prioritised_steps: list[bool] = []
         super().__init__(config)
 
@@ -126,24 +129,36 @@ class RevisualPPOTrainer(PPOTrainerSync):
         return self._actor_dp_size() * micro
 
     def _compute_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
-        batch = super()._compute_advantage(batch, metrics)
         self._selection, self._selection_plan, self._owned_keys = None, None, []
+        self._train_whole_batch, self._trace_rows = False, {}
         pad = self.revisual.pad
-        real = [i for i, tag in enumerate(batch.tags) if not tag.get("is_padding", False)]
+        padding = [bool(tag.get("is_padding", False)) for tag in batch.tags]
+        real = [i for i, is_padding in enumerate(padding) if not is_padding]
+        scored = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=["extra_fields"])
+        all_infos = [_reward_info(x) for x in scored["extra_fields"]]
+        # verl's padding rows copy a real row's fields; they are no-ops and never count as failures.
+        failed_all = torch.tensor([_failed(info) and not pad_row for info, pad_row in zip(all_infos, padding)],
+                                  dtype=torch.bool)
+        # The estimator leaves failed samples out of their group's statistics (verl_ext.algos.grpo).
+        with estimator_call(failed_all) as call:
+            batch = super()._compute_advantage(batch, metrics)
+        if trace_folder() is not None and call.seq_advantages is not None:
+            # What the estimator computed, before verl stored it: the reference the actor's rows must match.
+            self._trace_rows["advantages"] = [[call.uids[i], round(float(call.seq_advantages[i]), 6)] for i in real]
+            self._trace_rows["batch_padding_rows"] = len(padding) - len(real)
         real_keys = [batch.keys[i] for i in real]
-        data = tq.kv_batch_get(
-            keys=real_keys, partition_id=batch.partition_id,
-            select_fields=["advantages", "response_mask", "uid", "extra_fields"],
-        )
-        infos = [_reward_info(x) for x in data["extra_fields"]]
+        data = tq.kv_batch_get(keys=real_keys, partition_id=batch.partition_id,
+                               select_fields=["advantages", "response_mask", "uid"])
+        infos = [all_infos[i] for i in real]
         # verl logs reward_extra_info only in validation; the per-term training metrics come from here.
         metrics.update(summarize_reward_infos(infos))
-        failed = torch.tensor([_failed(info) for info in infos], dtype=torch.bool)
+        failed = failed_all[real]
         self._abort_if_scoring_failed(failed)
         mask = data["response_mask"]
         seq_adv = sequence_means(data["advantages"], mask)
         tokens = torch.tensor([float(m.sum()) for m in (mask.unbind() if mask.is_nested else mask)])
-        group = dense_group_ids(data["uid"].tolist() if hasattr(data["uid"], "tolist") else list(data["uid"]))
+        uids = data["uid"].tolist() if hasattr(data["uid"], "tolist") else list(data["uid"])
+        group = dense_group_ids(uids)
         accuracy = _accuracies(infos, pad.accuracy_key, required=pad.filter_on == "reward_std")
         eligible = eligible_rows(pad, seq_adv, accuracy, group, failed)
         self._log_stagnation(metrics, eligible, accuracy, group, failed, tokens, seq_adv)
@@ -158,12 +173,30 @@ class RevisualPPOTrainer(PPOTrainerSync):
         )
         self._log_selection(metrics, selection, tau, seq_adv, tokens, eligible)
         if selection.indices.numel() == 0:
-            logger.warning("step %d: PAD kept no sequence (every group stagnant); skipping the actor update",
-                           self.global_steps)
+            self._on_empty_selection(selection, metrics)
             return batch
-        self._selection = self._materialise(batch, [real[i] for i in selection.indices.tolist()], metrics)
+        picked = selection.indices.tolist()
+        if trace_folder() is not None:
+            # The rows the draw meant, by content, before they are copied and balanced in the transfer queue.
+            self._trace_rows["intended"] = [[str(uids[i]), round(float(seq_adv[i]), 6)] for i in picked]
+        self._selection = self._materialise(batch, [real[i] for i in picked], metrics)
         self._selection_plan = selection.plan
         return batch
+
+    def _on_empty_selection(self, selection: PADSelection, metrics: dict) -> None:
+        if self.revisual.pad.variant == "official":
+            # The released code trains on the original batch when its band keeps nothing.
+            self._train_whole_batch = True
+            metrics["pad/trained_whole_batch"] = 1.0
+            logger.warning("step %d: the official band kept no sequence; training on the whole batch as the "
+                           "released code does", self.global_steps)
+        elif selection.num_eligible == 0:
+            logger.warning("step %d: PAD kept no sequence (every group stagnant); skipping the actor update",
+                           self.global_steps)
+        else:
+            logger.warning("step %d: PAD kept no sequence: %d eligible rows are too few for one micro-batch per "
+                           "rank (%d rows) without training a row more than twice; skipping the actor update",
+                           self.global_steps, selection.num_eligible, self._update_row_multiple())
 
     def _tau(self) -> Optional[float]:
         pad = self.revisual.pad
@@ -212,6 +245,7 @@ class RevisualPPOTrainer(PPOTrainerSync):
         metrics["pad/draw_size"] = selection.draw_size
         metrics["pad/num_selected"] = int(picked.numel())
         metrics["pad/num_unique_selected"] = int(torch.unique(picked).numel())
+        metrics["pad/repeated_rows"] = selection.repeated_rows
         metrics["pad/update_steps"] = selection.plan.steps
         metrics["pad/step_size"] = selection.plan.step_size
         metrics["pad/prioritised"] = float(selection.prioritised)
@@ -267,8 +301,8 @@ class RevisualPPOTrainer(PPOTrainerSync):
     # ------------------------------------------------------------- actor update
     def _update_actor(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
         pad = self.revisual.pad
-        target = self._selection if pad.enabled else batch
-        if pad.enabled and target is None:
+        target = self._update_target(batch)
+        if target is None:
             metrics["pad/skipped_update"] = 1.0
             return batch
         epochs = self.config.actor_rollout_ref.actor.ppo_epochs
@@ -295,6 +329,13 @@ class RevisualPPOTrainer(PPOTrainerSync):
         if pad.enabled:
             metrics["pad/skipped_update"] = 0.0
         return batch
+
+    def _update_target(self, batch: KVBatchMeta) -> Optional[KVBatchMeta]:
+        """What the actor update trains on: the selection, the whole batch (``grpo``, or ``official`` with
+        nothing eligible), or nothing (the update is skipped)."""
+        if not self.revisual.pad.enabled or self._train_whole_batch:
+            return batch
+        return self._selection
 
     @staticmethod
     def _with_mini_batch(step_size: int):
@@ -334,7 +375,8 @@ class RevisualPPOTrainer(PPOTrainerSync):
                   "plan": [plan.steps, plan.step_size], "base_step": self.optimizer_steps,
                   "padding": [bool(tag.get("is_padding", False)) for tag in target.tags],
                   "rows": sequence_fingerprints(data["uid"], data["advantages"], data["old_log_probs"],
-                                                data["response_mask"])}
+                                                data["response_mask"]),
+                  **self._trace_rows}
         append_trace(record, TRAINER_FILE)
 
     # -------------------------------------------------------------- checkpoints
