@@ -125,7 +125,7 @@ def test_the_estimator_reads_failures_from_the_trainer_and_reports_what_it_compu
     with estimator_call(torch.tensor([False, False, False, True])) as call:
         adv, _ = core_algos.get_adv_estimator_fn(ESTIMATOR_NAME)(rewards, mask, index=index)
     assert adv[3].abs().sum() == 0 and call.uids == ["a"] * 4
-    torch.testing.assert_close(call.seq_advantages.float(), adv[:, 0])
+    torch.testing.assert_close(call.seq_advantages, adv[:, 0])
     with pytest.raises(ValueError, match="3 rows but scoring failures for 4"):
         with estimator_call(torch.zeros(4, dtype=torch.bool)):
             core_algos.get_adv_estimator_fn(ESTIMATOR_NAME)(rewards[:3], mask[:3], index=index[:3])

@@ -42,8 +42,11 @@ def test_pad_across_two_nodes_trains_exactly_the_selection_with_the_scheduled_en
             "bash", "recipes/revisual_stage2.sh",
             "trainer.nnodes=2", "trainer.n_gpus_per_node=1",
             "trainer.total_training_steps=2", "trainer.save_freq=2",
-            # an |A| band open at 0 keeps all 16 rows whatever the tiny model's accuracy, so PAD draws
-            # k' = 8 of them by priority in both steps
+            # 5 prompts x 4 rollouts = 20 rows in mini-batches of 8: verl pads the batch to 24 with no-op
+            # rows, and its balancer splits them between the two ranks, so they sit between real rows
+            "data.train_batch_size=5", "actor_rollout_ref.actor.ppo_mini_batch_size=2",
+            # an |A| band open at 0 keeps all 20 real rows whatever the tiny model's accuracy, so PAD draws
+            # k' = 10 of them by priority, one step of 8 (whole micro-batches of 4 on each rank)
             "algorithm.pad.filter_on=advantage", "algorithm.pad.low=0",
             "algorithm.entropy_anneal.warmup_steps=1", "algorithm.entropy_anneal.decay=0.5",
             f"trainer.default_local_dir={run}/checkpoints",
@@ -66,7 +69,7 @@ def test_pad_across_two_nodes_trains_exactly_the_selection_with_the_scheduled_en
                     "stagnation/dropped_tokens_cum", "pad/num_effective", "pad/num_selected",
                     "pad/prioritised", "pad/tau", "reward/acc/mean", "reward/term/efficient_length/mean"):
             assert key in data, key
-        assert data["pad/num_effective"] == 16 and data["pad/prioritised"] == 1.0
+        assert data["pad/num_effective"] == 20 and data["pad/prioritised"] == 1.0
     assert rows[0]["data"]["pad/tau"] == pytest.approx(1.0) and rows[1]["data"]["pad/tau"] == pytest.approx(0.3)
 
     trace = read_actor_trace(trace_dir)
@@ -74,10 +77,15 @@ def test_pad_across_two_nodes_trains_exactly_the_selection_with_the_scheduled_en
     coefficients = {}
     for update, record in trace["updates"].items():
         steps, step_size = record["plan"]
-        assert not any(record["padding"])
+        assert not any(record["padding"]) and record["batch_padding_rows"] == 4
         # The workers trained on exactly the trainer's selection: same sequences, each with its own
         # advantage and old log-probs, nothing else (not the full batch, no padding rows).
         assert rows_trained_in(trace, update) == Counter(tuple(r) for r in record["rows"])
+        # ... and that selection is what the draw meant: positions into the real rows, not into the padded
+        # batch, each row with the advantage the estimator gave it.
+        by_content = Counter((uid, adv) for uid, adv, _ in record["rows"])
+        assert by_content == Counter(map(tuple, record["intended"]))
+        assert not (by_content - Counter(map(tuple, record["advantages"])))
         assert sum(rows_trained_in(trace, update).values()) == steps * step_size == 8
         for rank in (0, 1):
             mine = [s for s in trace["steps"] if s["update"] == update and s["rank"] == rank]

@@ -104,15 +104,16 @@ def test_filter_variant_trains_on_every_eligible_sequence_and_nothing_else(tmp_p
         # A confident tiny model can give every group identical rollouts: nothing to train on.
         assert data["pad/skipped_update"] == 1.0 and not trace["steps"]
         return
-    # All of E, every row inside the band (|A| >= 0.01), cut into whole steps of whole micro-batches
-    # (4 rows here) and never below half the 16-row mini-batch, so rows may be left out or repeated.
+    # All of E, every row inside the band (|A| >= 0.01), cut into equal steps of whole micro-batches
+    # (4 rows here): rounding leaves a row or two out or repeats them, never one row more than twice.
     # Two rollouts can be identical (same uid, advantage and log-probs), so rows are compared as multisets.
-    expected = plan_update(num_effective, mini_batch=16, row_multiple=4)
+    expected = plan_update(num_effective, mini_batch=16, row_multiple=4, available=num_effective)
     assert trace["updates"][1]["plan"] == [expected.steps, expected.step_size]
     assert all(abs(adv) >= 0.01 for _, adv, _ in trained)
     assert sum(trained.values()) == expected.total
     assert data["pad/num_unique_selected"] == min(expected.total, num_effective)
     assert trained == Counter(tuple(r) for r in trace["updates"][1]["rows"])
+    assert data["pad/repeated_rows"] == expected.total - data["pad/num_unique_selected"]
 
 
 @pytest.mark.e2e
@@ -138,7 +139,8 @@ def test_random_variant_draws_pads_size_uniformly_and_an_empty_selection_skips_t
 @pytest.mark.e2e
 def test_pad_pairs_every_row_with_its_own_advantage_and_old_log_probs_across_padding_and_optimizer_steps(tmp_path):
     # 5 prompts x 4 rollouts = 20 rows; mini-batches of 2 prompts (8 rows) make verl pad the batch to 24 with
-    # 4 no-op rows, which its balancer interleaves with the real ones. Every real row is eligible (|A| >= 0),
+    # 4 no-op rows (on one rank they stay last; the two-rank job in tests/cluster puts them between real
+    # rows, where a selection indexing the padded batch would pick the wrong rows). Every real row is eligible (|A| >= 0),
     # PAD draws k' = ceil(0.8 * 20) = 16 rows: two optimizer steps of 8 per update, two updates.
     init, decay = 0.02, 0.985
     proc, rows, trace = run_stage2(

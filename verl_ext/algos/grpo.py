@@ -110,7 +110,7 @@ class EstimatorCall:
     failed: Optional[torch.Tensor]
     """Per row of the batch verl passes: True where scoring failed (left out of the statistics)."""
     seq_advantages: Optional[torch.Tensor] = None
-    """Set by the estimator: the float64 advantage of each row, before verl stores it."""
+    """Set by the estimator: the advantage of each row in the dtype verl stores, before verl stores it."""
     uids: Optional[list] = None
     """Set by the estimator: the group label of each row, in the same order."""
 
@@ -153,6 +153,6 @@ def compute_revisual_grpo_advantage(
         seq_adv, _ = grpo_sequence_advantages(scores, index, epsilon, norm_adv_by_std_in_grpo, failed=failed)
         advantages = seq_adv.to(token_level_rewards.dtype).unsqueeze(-1) * response_mask
     if call is not None:
-        call.seq_advantages = seq_adv
+        call.seq_advantages = seq_adv.to(token_level_rewards.dtype)  # what verl stores, to the bit
         call.uids = [str(u) for u in (index.tolist() if hasattr(index, "tolist") else list(index))]
     return advantages, advantages
