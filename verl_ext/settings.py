@@ -158,9 +158,41 @@ class EntropyAnnealConfig:
 
 
 @dataclass
+class ScheduleConfig:
+    """``algorithm.schedule``: skip prompts predicted to give a stagnant group, before the rollout
+    (:mod:`verl_ext.algos.schedule`; when to turn it on: docs/pad.md)."""
+
+    enable: bool = False
+    """Off by default: turn it on when prompts recur over several epochs (the prediction needs a history)."""
+    explore_init: float = 0.5
+    """Starting probability of rolling out a prompt that was stagnant once (``p ** streak`` after a streak)."""
+    explore_min: float = 0.1
+    """Floor of that probability: every prompt keeps a chance to show it stopped being stagnant."""
+    target_share: float = 0.125
+    """Target share of the batch's groups per stagnant kind (all-correct, all-wrong); above it the scheduler
+    skips more, below it explores more."""
+    rate: float = 0.05
+    """How much each step moves the exploration probabilities towards the target."""
+    audit_share: float = 0.1
+    """Share of the prompts the rule would skip that are rolled out anyway, to measure its precision."""
+
+    def check(self) -> None:
+        for name in ("explore_init", "explore_min", "rate", "target_share"):
+            value = getattr(self, name)
+            if not 0 < value <= 1:
+                raise ValueError(f"algorithm.schedule.{name} must be in (0, 1], got {value}")
+        if not 0 <= self.audit_share < 1:
+            raise ValueError(f"algorithm.schedule.audit_share must be in [0, 1), got {self.audit_share}")
+        if self.explore_min > self.explore_init:
+            raise ValueError(f"algorithm.schedule.explore_min ({self.explore_min}) must be <= explore_init "
+                             f"({self.explore_init})")
+
+
+@dataclass
 class RevisualAlgorithmConfig:
     pad: PADConfig = field(default_factory=PADConfig)
     entropy_anneal: EntropyAnnealConfig = field(default_factory=EntropyAnnealConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
 
 
 @dataclass(frozen=True)
@@ -170,13 +202,15 @@ class RevisualSettings:
     pad: PADConfig
     entropy_anneal: EntropyAnnealConfig
     abort_failed_frac: float
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
 
 
 def validate_revisual_config(config: DictConfig) -> RevisualSettings:
-    """Check revisual's blocks (``algorithm.pad``, ``algorithm.entropy_anneal``, ``reward.abort_failed_frac``)."""
+    """Check revisual's blocks (``algorithm.pad``, ``algorithm.entropy_anneal``, ``algorithm.schedule``,
+    ``reward.abort_failed_frac``)."""
     schema = OmegaConf.structured(RevisualAlgorithmConfig)
     algorithm = config.get("algorithm", {})
-    given = {k: algorithm[k] for k in ("pad", "entropy_anneal") if k in algorithm}
+    given = {k: algorithm[k] for k in ("pad", "entropy_anneal", "schedule") if k in algorithm}
     try:
         merged = OmegaConf.merge(schema, OmegaConf.create(OmegaConf.to_container(OmegaConf.create(given))))
     except Exception as err:  # omegaconf raises several error types; all mean a bad key or value
@@ -202,7 +236,9 @@ def validate_revisual_config(config: DictConfig) -> RevisualSettings:
     abort = 1.0 if abort is None else float(abort)
     if not 0 < abort <= 1:
         raise ValueError(f"reward.abort_failed_frac must be in (0, 1], got {abort}")
-    return RevisualSettings(pad=resolve_pad(parsed.pad), entropy_anneal=anneal, abort_failed_frac=abort)
+    parsed.schedule.check()
+    return RevisualSettings(pad=resolve_pad(parsed.pad), entropy_anneal=anneal, abort_failed_frac=abort,
+                            schedule=parsed.schedule)
 
 
 

@@ -45,6 +45,9 @@ def test_pad_across_two_nodes_trains_exactly_the_selection_with_the_scheduled_en
             # 5 prompts x 4 rollouts = 20 rows in mini-batches of 8: verl pads the batch to 24 with no-op
             # rows, and its balancer splits them between the two ranks, so they sit between real rows
             "data.train_batch_size=5", "actor_rollout_ref.actor.ppo_mini_batch_size=2",
+            # 12 rows per rank: log-prob passes in micro-batches of 4 (verl asserts whole ones)
+            "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=4",
+            "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=4",
             # an |A| band open at 0 keeps all 20 real rows whatever the tiny model's accuracy, so PAD draws
             # k' = 10 of them by priority, one step of 8 (whole micro-batches of 4 on each rank)
             "algorithm.pad.filter_on=advantage", "algorithm.pad.low=0",
