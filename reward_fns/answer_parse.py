@@ -31,8 +31,28 @@ RELATIONS = {"=": "=", "<": "<", ">": ">", "\\leq": "<=", "\\geq": ">=", "\\neq"
              "\\in": "in", "\\equiv": "=", "\\sim": "~", "\\simeq": "~", "\\cong": "="}
 FUNCTIONS = frozenset(
     "sin cos tan sec csc cot arcsin arccos arctan arcsec arccsc arccot sinh cosh tanh coth sech csch "
-    "ln log lg exp sqrt".split()
+    "arcsinh arccosh arctanh ln log lg exp sqrt".split()
 )
+# Other spellings of those functions: SymPy/Python names (``asin``), ISO names (``arsinh``).
+FUNCTION_ALIASES = {
+    "asin": "arcsin", "acos": "arccos", "atan": "arctan", "asec": "arcsec", "acsc": "arccsc", "acot": "arccot",
+    "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh", "arsinh": "arcsinh", "arcosh": "arccosh",
+    "artanh": "arctanh",
+}
+# Functions written with a parenthesised argument list, as commands (``\gcd(12, 18)``,
+# ``\operatorname{lcm}(4, 6)``) or as plain names (SymPy golds: ``Abs(x)``, ``Min(a, b)``).
+# The value is the canonical name the comparer evaluates.
+CALLS = {
+    "gcd": "gcd", "lcm": "lcm", "max": "max", "min": "min", "mod": "mod", "floor": "floor", "ceil": "ceil",
+    "ceiling": "ceil", "abs": "abs", "factorial": "factorial", "binomial": "binomial", "rational": "rational",
+    "root": "root", "eq": "=", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "det": "det",
+}
+# Names that mark an answer as written in SymPy/Python syntax, where ``E`` is Euler's number and
+# ``I`` the imaginary unit (in LaTeX they are ordinary variables).
+_SYMPY_NAMES = frozenset("Abs Min Max factorial binomial ceiling Rational Eq Ne Lt Le Gt Ge oo asin acos atan "
+                         "asinh acosh atanh Mod".split())
+_INFINITY_WORDS = frozenset({"oo", "infinity", "infty"})
+_TRIG_INVERSES = frozenset("sin cos tan sec csc cot sinh cosh tanh".split())
 APPLIED_NAMES = frozenset("f g h F G H".split())
 _SEPARATOR_WORDS = frozenset({"and", "or"})
 _CONSTANT_COMMANDS = {"\\pi": ("const", "pi"), "\\infty": ("const", "inf"), "\\varnothing": ("set", [])}
@@ -43,6 +63,9 @@ _GREEK = frozenset(
     "varrho sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Sigma Upsilon Phi Psi Omega "
     "ell".split()
 )
+# Greek letters spelled out without a backslash (SymPy prints ``theta``): only names of four or
+# more letters, since ``xi``, ``mu`` or ``eta`` may be products of one-letter variables.
+GREEK_WORDS = frozenset(g for g in _GREEK if len(g) >= 4 and not g.startswith("var"))
 _OPEN = {"(": ")", "[": "]"}
 
 
@@ -67,6 +90,8 @@ class _Parser:
         self.toks = list(tokens)
         self.pos = 0
         self.depth = 0
+        self.sympy = any(t.kind == WORD and t.text in _SYMPY_NAMES for t in self.toks) or any(
+            a.kind == CHAR == b.kind and a.text == b.text == "*" for a, b in zip(self.toks, self.toks[1:]))
 
     # -- helpers ---------------------------------------------------------------------------------
     def peek(self, offset: int = 0) -> Token | None:
@@ -231,7 +256,7 @@ class _Parser:
         if tok.kind in (NUM, WORD):
             return not (tok.kind == WORD and tok.text.lower() in _SEPARATOR_WORDS)
         if tok.kind == CMD:
-            return tok.text not in RELATIONS and tok.text not in ("\\cup", "\\pm", "\\mp", "\\}", "\\to") and not (
+            return tok.text not in RELATIONS and tok.text not in ("\\cup", "\\pm", "\\mp", "\\}", "\\to", "\\rfloor", "\\rceil") and not (
                 tok.text.startswith("\\end{"))
         if tok.kind == CHAR:
             if tok.text in closers:
@@ -250,11 +275,10 @@ class _Parser:
 
     def power(self, closers: str) -> tuple:
         base = self.postfix(closers)
-        if self.at_char("^"):
-            self.take()
-            exponent = self.exponent()
-            node = ("pow", base, exponent)
-            return self._postfix_ops(node)
+        # ``**`` is Python's power operator (SymPy golds: ``2**100``).
+        if self.at_char("^") or (self.at_char("*") and self.at(CHAR, "*", offset=1)):
+            self.pos += 1 if self.at_char("^") else 2
+            return self._postfix_ops(("pow", base, self.exponent()))
         return base
 
     def exponent(self) -> tuple:
@@ -373,8 +397,10 @@ class _Parser:
         inner = self.answer(")]")
         closer = self.take().text
         items = inner[1] if inner[0] == "list" else [inner]
-        if len(items) == 1 and ((opener == "(" and closer == ")") or items[0][0] == "matrix"):
-            return items[0]  # plain grouping, or a matrix in delimiters
+        if len(items) == 1 and (opener + closer in ("()", "[]") or items[0][0] == "matrix"):
+            # Plain grouping (square brackets group too: SymPy's ``8*[2*cos(t)]^2``; an interval
+            # needs two ends), or a matrix in delimiters.
+            return items[0]
         return ("tuple", opener, closer, items)
 
     def _word(self, tok: Token) -> tuple:
@@ -386,10 +412,18 @@ class _Parser:
                 if nxt.kind == TEXT_WORD:
                     words.append(nxt.text)
             return ("text", " ".join(w.lower() for w in words))
-        if word in FUNCTIONS:
-            return self._function(word)
+        if word in FUNCTIONS or word in FUNCTION_ALIASES:
+            return self._function(FUNCTION_ALIASES.get(word, word))
+        if word.lower() in CALLS and (len(word) > 2 or self.sympy) and self.at_char("("):
+            return self._call(CALLS[word.lower()])
         if word == "pi":
             return ("const", "pi")
+        if word in _INFINITY_WORDS:
+            return ("const", "inf")
+        if word in GREEK_WORDS:
+            return self._named_greek("\\" + word)
+        if self.sympy and word in ("E", "I"):
+            return ("const", word.lower())
         if len(word) > 1:
             # A product of one-letter names ("xy"), the last of which may carry a subscript.
             factors = [self._name(letter) for letter in word[:-1]]
@@ -418,6 +452,34 @@ class _Parser:
             return ("const", "i")
         return ("sym", letter)
 
+    def _named_greek(self, name: str) -> tuple:
+        node = ("sym", name)
+        if self.at_char("_"):
+            self.take()
+            sub = self.group() if self.at_char("{") else self.atom("")
+            node = ("sym", name + "_" + _plain(sub))
+        return node
+
+    def _call(self, name: str) -> tuple:
+        """A function with an argument list: ``\\gcd(12, 18)``, ``Min(a, b)``, ``Eq(x, y)``,
+        ``\\max\\{a, b\\}``; ``\\det`` and ``\\min`` also take a single argument."""
+        self.skip_spaces()
+        if self.at_char("(") or self.at(CMD, "\\{"):
+            closing = ")" if self.take().text == "(" else "\\}"
+            inner = self.answer(")" if closing == ")" else "")
+            if closing == ")":
+                self.expect_char(")")
+            elif self.at(CMD, "\\}"):
+                self.take()
+            else:
+                raise ParseError("unclosed argument list")
+            args = inner[1] if inner[0] == "list" else [inner]
+        elif name in ("det", "max", "min", "floor", "ceil", "abs"):
+            args = [self._function_argument()]
+        else:
+            raise ParseError(f"{name} without arguments")
+        return _call_node(name, args)
+
     def _function(self, name: str) -> tuple:
         base = None
         power = None
@@ -430,9 +492,14 @@ class _Parser:
         arg = self._function_argument()
         if name == "lg":
             name, base = "log", ("num", Fraction(10), 0, False)
+        if name == "log" and base is None and arg[0] == "tuple" and arg[1:3] == ("(", ")") and len(arg[3]) == 2:
+            arg, base = arg[3]  # log(x, b), as SymPy writes a logarithm to base b
+            if base == ("sym", "E"):
+                base = ("const", "e")  # SymPy's name for Euler's number
         node = ("func", name, arg, base)
         if power is not None:
-            if power == ("neg", ("num", Fraction(1), 0, False)) and name in ("sin", "cos", "tan"):
+            if power == ("neg", ("num", Fraction(1), 0, False)) and name in _TRIG_INVERSES:
+                # \sin^{-1} and \sinh^{-1} are the inverse functions, not reciprocals.
                 return ("func", "arc" + name, arg, None)
             node = ("pow", node, power)
         return node
@@ -467,12 +534,11 @@ class _Parser:
         if bare in FUNCTIONS:
             return self._function(bare)
         if bare in _GREEK:
-            node = ("sym", name)
-            if self.at_char("_"):
-                self.take()
-                sub = self.group() if self.at_char("{") else self.atom("")
-                node = ("sym", name + "_" + _plain(sub))
-            return node
+            return self._named_greek(name)
+        if bare in FUNCTION_ALIASES:
+            return self._function(FUNCTION_ALIASES[bare])
+        if bare in CALLS:
+            return self._call(CALLS[bare])
         if name == "\\frac":
             num = self._argument()
             den = self._argument()
@@ -560,6 +626,30 @@ class _Parser:
         if env in ("vmatrix", "Vmatrix"):
             return ("func", "det", node, None)
         return node
+
+
+def _call_node(name: str, args: list) -> tuple:
+    """The node of a called function; an argument count that does not fit is unknown notation."""
+    unary = {"floor": "floor", "ceil": "ceil", "det": "det"}
+    if name in unary and len(args) == 1:
+        return ("func", unary[name], args[0], None)
+    if name == "abs" and len(args) == 1:
+        return ("abs", args[0])
+    if name == "factorial" and len(args) == 1:
+        return ("fact", args[0])
+    if name == "binomial" and len(args) == 2:
+        return ("binom", args[0], args[1])
+    if name == "rational" and len(args) == 2:
+        return ("div", args[0], args[1])
+    if name == "root" and len(args) == 2:
+        return ("func", "sqrt", args[0], args[1])
+    if name in ("=", "!=", "<", "<=", ">", ">=") and len(args) == 2:
+        return ("rel", list(args), [name])
+    if name in ("gcd", "lcm", "max", "min") and args:
+        return ("call", name, list(args))
+    if name == "mod" and len(args) == 2:
+        return ("call", name, list(args))
+    raise ParseError(f"{name} with {len(args)} arguments")
 
 
 def _skip_group(tokens: list[Token], pos: int) -> int:

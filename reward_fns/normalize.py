@@ -136,7 +136,10 @@ def _unwrap_and_alias(tokens: list[Token]) -> list[Token]:
                     if name in _TEXT_WRAPPERS:
                         inner = [Token(TEXT_WORD, t.text) if t.kind == WORD else t for t in inner]
                     elif name == "\\operatorname":
-                        inner = [Token(WORD, "".join(t.text for t in inner))]
+                        # An operator name is one command (\operatorname{gcd} is \gcd): the
+                        # parser knows it as a function or sends the answer to the symbolic
+                        # checker; it is never a product of letters.
+                        inner = [Token(CMD, "\\" + "".join(t.text for t in inner if t.kind != SPACE))]
                     out.append(Token(SPACE, " "))
                     out.extend(inner)
                     out.append(Token(SPACE, " "))
