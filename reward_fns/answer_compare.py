@@ -204,8 +204,10 @@ def evaluate(node, env: dict[str, Fraction]):
 def _gamma(value, shift: int) -> complex:
     """Gamma(value + shift) for a real value (the factorial and binomial of non-integers)."""
     z = _as_complex(value)
-    if abs(z.imag) > ABS_TOL or not math.isfinite(z.real) or abs(z.real) > 170:
-        raise Unsupported("gamma of this value")
+    if abs(z.imag) > ABS_TOL:
+        raise Unsupported("gamma of a complex number")
+    if not math.isfinite(z.real) or abs(z.real) > 170:
+        raise ValueError("gamma out of range")  # this point is skipped, like a singular one
     try:
         return complex(math.gamma(z.real + shift))
     except (ValueError, OverflowError):

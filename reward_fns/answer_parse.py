@@ -306,9 +306,19 @@ class _Parser:
                 node = ("pct", node)
             elif self.at_char("'"):
                 self.take()
-                if node[0] != "sym":
+                if node[0] == "mul" and node[1] and node[1][-1][0] == "sym":
+                    # "ab'": the prime marks the last letter of a product of letters.
+                    node = ("mul", node[1][:-1] + [("sym", node[1][-1][1] + "'")])
+                elif node[0] == "sym":
+                    node = ("sym", node[1] + "'")
+                else:
                     raise ParseError("prime on a non-name")
-                node = ("sym", node[1] + "'")
+            elif self.at_char("_") and node[0] == "sym" and node[1].endswith("'"):
+                # "y''_1" is "y_1''": the subscript belongs to the name, the primes follow it.
+                self.take()
+                sub = self.group() if self.at_char("{") else self.atom("")
+                bare = node[1].rstrip("'")
+                node = ("sym", bare + "_" + _plain(sub) + "'" * (len(node[1]) - len(bare)))
             else:
                 return node
 
@@ -665,6 +675,9 @@ def _skip_group(tokens: list[Token], pos: int) -> int:
 
 
 def _mul(a: tuple, b: tuple) -> tuple:
+    # A one-element "set" in a product is a group in braces (\left\{x + y\right\} z).
+    a = a[1][0] if a[0] == "set" and len(a[1]) == 1 else a
+    b = b[1][0] if b[0] == "set" and len(b[1]) == 1 else b
     factors = (a[1] if a[0] == "mul" else [a]) + (b[1] if b[0] == "mul" else [b])
     return ("mul", factors)
 

@@ -25,6 +25,8 @@ _MATH_WRAPPERS = frozenset(
 _DROPPED = frozenset(
     "\\left \\right \\big \\Big \\bigg \\Bigg \\bigl \\bigr \\Bigl \\Bigr \\biggl \\biggr \\displaystyle "
     "\\textstyle \\scriptstyle \\limits \\nolimits \\$ \\middle \\! \\quad \\qquad \\, \\; \\: \\ ".split()
+) | frozenset(
+    "\\thinspace \\medspace \\thickspace \\enspace \\enskip \\negthinspace \\negmedspace \\negthickspace".split()
 )
 _ALIASES = {
     "\\dfrac": "\\frac", "\\tfrac": "\\frac", "\\cfrac": "\\frac", "\\dbinom": "\\binom", "\\tbinom": "\\binom",
@@ -121,7 +123,7 @@ def _unwrap_and_alias(tokens: list[Token]) -> list[Token]:
                 out.append(Token(CMD, f"{name}{{{env}}}"))
                 continue
             if name in _DROPPED:
-                if name in ("\\quad", "\\qquad", "\\,", "\\;", "\\:", "\\ "):
+                if name in ("\\quad", "\\qquad", "\\,", "\\;", "\\:", "\\ ") or name.endswith("space"):
                     out.append(Token(SPACE, " "))
                 i += 1
                 continue
