@@ -259,9 +259,14 @@ class _Parser:
             return tok.text not in RELATIONS and tok.text not in ("\\cup", "\\pm", "\\mp", "\\}", "\\to", "\\rfloor", "\\rceil") and not (
                 tok.text.startswith("\\end{"))
         if tok.kind == CHAR:
+            if tok.text == "|" and "|" in closers:
+                # Inside |...| a bar directly followed by an operand opens a nested |...| that
+                # multiplies (||x||y|| is |(|x| |y|)|); any other bar closes.
+                nxt = self.peek(1)
+                return nxt is not None and (nxt.kind in (NUM, WORD) or (nxt.kind == CHAR and nxt.text == "("))
             if tok.text in closers:
                 return False
-            return tok.text in "([{" or (tok.text == "|" and "|" not in closers)
+            return tok.text in "([{|"
         return False
 
     def unary(self, closers: str) -> tuple:

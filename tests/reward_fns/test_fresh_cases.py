@@ -13,9 +13,7 @@ from reward_fns import score_answer
 DATA = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "fresh_answer_cases.jsonl"
 CASES = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
 FACTS = [c for c in CASES if c["policy"] is None]
-# sympy's parser reads ||x||y|| as Abs(Abs(x)*Abs(y)); ours does not split nested bars that way
-# (the symbolic checker gets it and rejects it). Known and left open.
-KNOWN_MISSES = {"||x||y||"}
+KNOWN_MISSES: set[str] = set()  # predictions of plain-fact cases we still get wrong (none now)
 
 
 def test_every_case_names_its_source_and_equal_pairs_have_twins():
