@@ -12,14 +12,12 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from reward_fns import check_equivalence, extract_answer
+from reward_fns import check_equivalence, extract_answer_eval
 from reward_fns.choices import letter_set
-from reward_fns.extract import final_answer_region
 from reward_fns.normalize import normalize_answer
 from reward_fns.numeric import evaluate_constant, parse_exact
 
 DYNAMATH_TOLERANCE = 1e-3
-_ANSWER_PHRASE = re.compile(r"(?:final\s+answer|answer)\s*(?:is|:)\s*:?\s*([^\n]+)", re.IGNORECASE)
 _WEMATH_ANSWER = re.compile(r"answer", re.IGNORECASE)
 
 
@@ -32,18 +30,10 @@ class Verdict:
 
 
 def extract_final_answer(response: str) -> str | None:
-    """The last ``\\boxed{}`` / ``<answer>`` answer (``reward_fns.extract_answer``), else the text
-    after the last "answer is" / "Answer:" in the final-answer region."""
-    answer = extract_answer(response)
-    if answer is not None:
-        return answer
-    if not isinstance(response, str):
-        return None
-    phrases = list(_ANSWER_PHRASE.finditer(final_answer_region(response)))
-    if not phrases:
-        return None
-    text = phrases[-1].group(1).strip().strip("*").strip().rstrip(".").strip().strip("$").strip()
-    return text[:200] or None
+    """The answer as the benchmarks' protocols read it (``reward_fns.extract_answer_eval``): the
+    last ``\\boxed{}`` / ``<answer>`` answer, else the answer stated in prose ("The final answer
+    is $x$", "so the answer is 12")."""
+    return extract_answer_eval(response)
 
 
 def number_value(text: str) -> float | None:

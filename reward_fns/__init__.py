@@ -14,7 +14,7 @@ from reward_fns.composite import (
 )
 from reward_fns.deadline import CallResult, ScoringPool, default_pool, set_default_pool
 from reward_fns.equivalence import EquivalenceResult, check_equivalence, is_equivalent
-from reward_fns.extract import extract_answer, extract_answer_candidates
+from reward_fns.extract import extract_answer, extract_answer_candidates, extract_answer_eval
 from reward_fns.format import format_reward
 from reward_fns.heuristics import image_revisit_reward, repetition_reward, self_critique_reward
 from reward_fns.length import efficient_length_reward
@@ -36,6 +36,7 @@ __all__ = [
     "efficient_length_reward",
     "extract_answer",
     "extract_answer_candidates",
+    "extract_answer_eval",
     "format_reward",
     "get_reward",
     "gold_answer",

@@ -84,9 +84,12 @@ def score_answer(
     No answer, a hedge (several different final boxed answers) or a timeout score 0. Several
     boxes that together list a "find all" gold's solutions (``\\boxed{(1, 2)}, \\boxed{(2, 1)}``
     for ``(2,1),(1,2)``) are read as that list; against a single-valued gold they stay a hedge.
-    ``timeout_s`` bounds the whole call: extraction and the fast checks are bounded by
-    construction and the symbolic step gets what is left. Other arguments as in
-    :func:`reward_fns.is_equivalent`.
+    ``timeout_s`` is a hard bound on the symbolic step, which gets what is left of it after
+    extraction. Extraction and the fast checks run in the calling thread and cannot be
+    interrupted; they are kept short instead (one linear scan, each distinct box once, at most 16
+    distinct boxes compared), and the deadline is checked before the symbolic step. Scoring in a
+    :class:`~reward_fns.deadline.ScoringPool` process (as the reward manager does) bounds all of
+    it. Other arguments as in :func:`reward_fns.is_equivalent`.
     """
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     candidates = extract_answer_candidates(response)
@@ -125,5 +128,5 @@ def accuracy_reward(
 ) -> float:
     """1.0 if the response's final answer (see :func:`extract_answer`) equals the ground truth,
     else 0.0.  Hedged answers, missing answers and timeouts score 0.0.  Safe to call from any
-    thread; ``timeout_s`` is a hard bound on the call (see :func:`score_answer`)."""
+    thread; ``timeout_s`` bounds the symbolic step (see :func:`score_answer`)."""
     return score_answer(response, ground_truth, choices=choices, timeout_s=timeout_s, pool=pool).acc

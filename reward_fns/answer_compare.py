@@ -110,7 +110,24 @@ _FUNCTIONS = {
     "sec": lambda z: 1 / cmath.cos(z), "csc": lambda z: 1 / cmath.sin(z), "cot": lambda z: 1 / cmath.tan(z),
     "coth": lambda z: 1 / cmath.tanh(z), "sech": lambda z: 1 / cmath.cosh(z), "csch": lambda z: 1 / cmath.sinh(z),
     "arcsec": lambda z: cmath.acos(1 / z), "arccsc": lambda z: cmath.asin(1 / z), "arccot": lambda z: cmath.atan(1 / z),
+    "arcsinh": cmath.asinh, "arccosh": cmath.acosh, "arctanh": cmath.atanh,
 }
+_TRIG = frozenset({"sin", "cos", "tan", "sec", "csc", "cot"})
+_DEGREE = ("div", ("const", "pi"), ("num", Fraction(180), 0, False))
+
+
+def _in_radians(node):
+    """A trig function's argument with its degree marks as radians (``\\sin 30^\\circ``). Outside
+    a trig function a degree mark is a unit: ``180^\\circ - 2\\alpha`` is ``180 - 2\\alpha``."""
+    if not isinstance(node, tuple) or not node or not isinstance(node[0], str):
+        return node
+    if node[0] == "deg":
+        return ("mul", [_in_radians(node[1]), _DEGREE])
+    if node[0] == "func":
+        return node  # a nested function converts its own argument
+    return tuple(
+        [_in_radians(p) for p in part] if isinstance(part, list) else _in_radians(part) for part in node
+    )
 
 
 def evaluate(node, env: dict[str, Fraction]):
@@ -157,21 +174,23 @@ def evaluate(node, env: dict[str, Fraction]):
         return _function(node, env)
     if kind == "fact":
         value = evaluate(node[1], env)
-        if not isinstance(value, Fraction) or value.denominator != 1 or not 0 <= value <= 170:
-            raise Unsupported("factorial")
-        return Fraction(math.factorial(int(value)))
+        if isinstance(value, Fraction) and value.denominator == 1 and 0 <= value <= 170:
+            return Fraction(math.factorial(int(value)))
+        return _gamma(value, 1)  # x! at a non-integer point (a variable's value) is Gamma(x + 1)
     if kind == "binom":
         n, k = evaluate(node[1], env), evaluate(node[2], env)
-        if not all(isinstance(v, Fraction) and v.denominator == 1 and 0 <= v <= 1000 for v in (n, k)):
-            raise Unsupported("binomial")
-        return Fraction(math.comb(int(n), int(k)))
+        if all(isinstance(v, Fraction) and v.denominator == 1 and 0 <= v <= 1000 for v in (n, k)):
+            return Fraction(math.comb(int(n), int(k)))
+        return _gamma(n, 1) / (_gamma(k, 1) * _gamma(_add(n, -k), 1))
     if kind == "abs":
         value = evaluate(node[1], env)
         if isinstance(value, Fraction):
             return abs(value)
         return complex(abs(_as_complex(value)))
     if kind == "deg":
-        return _as_complex(evaluate(node[1], env)) * (math.pi / 180)
+        return evaluate(node[1], env)  # a degree mark outside a trig function is a unit
+    if kind == "call":
+        return _call(node[1], [evaluate(a, env) for a in node[2]])
     if kind == "pct":
         value = evaluate(node[1], env)
         return value / 100 if not isinstance(value, tuple) else _scale(value, Fraction(1, 100))
@@ -180,6 +199,48 @@ def evaluate(node, env: dict[str, Fraction]):
     if kind in ("sum", "prod"):
         return _big_operator(node, env)
     raise Unsupported(kind)
+
+
+def _gamma(value, shift: int) -> complex:
+    """Gamma(value + shift) for a real value (the factorial and binomial of non-integers)."""
+    z = _as_complex(value)
+    if abs(z.imag) > ABS_TOL:
+        raise Unsupported("gamma of a complex number")
+    if not math.isfinite(z.real) or abs(z.real) > 170:
+        raise ValueError("gamma out of range")  # this point is skipped, like a singular one
+    try:
+        return complex(math.gamma(z.real + shift))
+    except (ValueError, OverflowError):
+        raise ValueError("gamma pole") from None
+
+
+def _real(value) -> Fraction | float:
+    if isinstance(value, Fraction):
+        return value
+    z = _as_complex(value)
+    if abs(z.imag) > ABS_TOL * max(1.0, abs(z.real)):
+        raise Unsupported("not a real number")
+    return z.real
+
+
+def _call(name: str, args: list):
+    """gcd, lcm (integers), max, min (real numbers), mod (a mod b = a - b floor(a/b))."""
+    if name in ("max", "min"):
+        values = [_real(a) for a in args]
+        best = max(values) if name == "max" else min(values)
+        return best if isinstance(best, Fraction) else complex(best)
+    if name in ("gcd", "lcm"):
+        if not all(isinstance(a, Fraction) and a.denominator == 1 for a in args):
+            raise Unsupported(f"{name} of non-integers")
+        ints = [int(a) for a in args]
+        return Fraction(math.gcd(*ints) if name == "gcd" else math.lcm(*ints))
+    if name == "mod":
+        a, b = _real(args[0]), _real(args[1])
+        if b == 0:
+            raise ZeroDivisionError
+        result = a - b * math.floor(a / b)
+        return result if isinstance(result, Fraction) else complex(result)
+    raise Unsupported(name)
 
 
 def _big_operator(node, env):
@@ -199,6 +260,8 @@ def _big_operator(node, env):
 
 def _function(node, env):
     _, name, arg_node, extra = node
+    if name in _TRIG:
+        arg_node = _in_radians(arg_node)
     if name == "det":
         matrix = evaluate(arg_node, env)
         if not isinstance(matrix, tuple):
@@ -440,6 +503,8 @@ def split_definition(node):
             break
         kept.append(side)
     if name is None and len(kept) == len(sides) and len(sides) > 1:
+        if all(op == "=" for op in ops) and not any(free_symbols(side) for side in sides):
+            return None, kept[-1]  # a computation "\\sqrt{4} = 2": its value is the last side
         return None, node  # an equation such as "2x + 1 = 5", not a definition
     return name, kept[-1]
 
@@ -524,6 +589,11 @@ class Comparer:
         if pk == gk and pk in ("sum", "prod") and p[1] == g[1]:
             # Same index name: same bounds and the same body, the index a free variable.
             return self.same(p[2], g[2]) and self.same(p[3], g[3]) and self.same(p[4], g[4])
+        if pk == gk == "matrix":
+            # Cell by cell, so each cell gets the rounding rule a number gets (as in tuples).
+            if len(p[1]) != len(g[1]) or any(len(a) != len(b) for a, b in zip(p[1], g[1])):
+                return False
+            return all(self._ordered(a, b) for a, b in zip(p[1], g[1]))
         if pk == "apply" or gk == "apply":
             if pk == gk and p[1] == g[1] and len(p[2]) == len(g[2]):
                 return self._ordered(p[2], g[2])

@@ -31,8 +31,28 @@ RELATIONS = {"=": "=", "<": "<", ">": ">", "\\leq": "<=", "\\geq": ">=", "\\neq"
              "\\in": "in", "\\equiv": "=", "\\sim": "~", "\\simeq": "~", "\\cong": "="}
 FUNCTIONS = frozenset(
     "sin cos tan sec csc cot arcsin arccos arctan arcsec arccsc arccot sinh cosh tanh coth sech csch "
-    "ln log lg exp sqrt".split()
+    "arcsinh arccosh arctanh ln log lg exp sqrt".split()
 )
+# Other spellings of those functions: SymPy/Python names (``asin``), ISO names (``arsinh``).
+FUNCTION_ALIASES = {
+    "asin": "arcsin", "acos": "arccos", "atan": "arctan", "asec": "arcsec", "acsc": "arccsc", "acot": "arccot",
+    "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh", "arsinh": "arcsinh", "arcosh": "arccosh",
+    "artanh": "arctanh",
+}
+# Functions written with a parenthesised argument list, as commands (``\gcd(12, 18)``,
+# ``\operatorname{lcm}(4, 6)``) or as plain names (SymPy golds: ``Abs(x)``, ``Min(a, b)``).
+# The value is the canonical name the comparer evaluates.
+CALLS = {
+    "gcd": "gcd", "lcm": "lcm", "max": "max", "min": "min", "mod": "mod", "floor": "floor", "ceil": "ceil",
+    "ceiling": "ceil", "abs": "abs", "factorial": "factorial", "binomial": "binomial", "rational": "rational",
+    "root": "root", "eq": "=", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "det": "det",
+}
+# Names that mark an answer as written in SymPy/Python syntax, where ``E`` is Euler's number and
+# ``I`` the imaginary unit (in LaTeX they are ordinary variables).
+_SYMPY_NAMES = frozenset("Abs Min Max factorial binomial ceiling Rational Eq Ne Lt Le Gt Ge oo asin acos atan "
+                         "asinh acosh atanh Mod".split())
+_INFINITY_WORDS = frozenset({"oo", "infinity", "infty"})
+_TRIG_INVERSES = frozenset("sin cos tan sec csc cot sinh cosh tanh".split())
 APPLIED_NAMES = frozenset("f g h F G H".split())
 _SEPARATOR_WORDS = frozenset({"and", "or"})
 _CONSTANT_COMMANDS = {"\\pi": ("const", "pi"), "\\infty": ("const", "inf"), "\\varnothing": ("set", [])}
@@ -43,6 +63,9 @@ _GREEK = frozenset(
     "varrho sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Sigma Upsilon Phi Psi Omega "
     "ell".split()
 )
+# Greek letters spelled out without a backslash (SymPy prints ``theta``): only names of four or
+# more letters, since ``xi``, ``mu`` or ``eta`` may be products of one-letter variables.
+GREEK_WORDS = frozenset(g for g in _GREEK if len(g) >= 4 and not g.startswith("var"))
 _OPEN = {"(": ")", "[": "]"}
 
 
@@ -67,6 +90,8 @@ class _Parser:
         self.toks = list(tokens)
         self.pos = 0
         self.depth = 0
+        self.sympy = any(t.kind == WORD and t.text in _SYMPY_NAMES for t in self.toks) or any(
+            a.kind == CHAR == b.kind and a.text == b.text == "*" for a, b in zip(self.toks, self.toks[1:]))
 
     # -- helpers ---------------------------------------------------------------------------------
     def peek(self, offset: int = 0) -> Token | None:
@@ -231,12 +256,17 @@ class _Parser:
         if tok.kind in (NUM, WORD):
             return not (tok.kind == WORD and tok.text.lower() in _SEPARATOR_WORDS)
         if tok.kind == CMD:
-            return tok.text not in RELATIONS and tok.text not in ("\\cup", "\\pm", "\\mp", "\\}", "\\to") and not (
+            return tok.text not in RELATIONS and tok.text not in ("\\cup", "\\pm", "\\mp", "\\}", "\\to", "\\rfloor", "\\rceil") and not (
                 tok.text.startswith("\\end{"))
         if tok.kind == CHAR:
+            if tok.text == "|" and "|" in closers:
+                # Inside |...| a bar directly followed by an operand opens a nested |...| that
+                # multiplies (||x||y|| is |(|x| |y|)|); any other bar closes.
+                nxt = self.peek(1)
+                return nxt is not None and (nxt.kind in (NUM, WORD) or (nxt.kind == CHAR and nxt.text == "("))
             if tok.text in closers:
                 return False
-            return tok.text in "([{" or (tok.text == "|" and "|" not in closers)
+            return tok.text in "([{|"
         return False
 
     def unary(self, closers: str) -> tuple:
@@ -250,11 +280,10 @@ class _Parser:
 
     def power(self, closers: str) -> tuple:
         base = self.postfix(closers)
-        if self.at_char("^"):
-            self.take()
-            exponent = self.exponent()
-            node = ("pow", base, exponent)
-            return self._postfix_ops(node)
+        # ``**`` is Python's power operator (SymPy golds: ``2**100``).
+        if self.at_char("^") or (self.at_char("*") and self.at(CHAR, "*", offset=1)):
+            self.pos += 1 if self.at_char("^") else 2
+            return self._postfix_ops(("pow", base, self.exponent()))
         return base
 
     def exponent(self) -> tuple:
@@ -282,9 +311,19 @@ class _Parser:
                 node = ("pct", node)
             elif self.at_char("'"):
                 self.take()
-                if node[0] != "sym":
+                if node[0] == "mul" and node[1] and node[1][-1][0] == "sym":
+                    # "ab'": the prime marks the last letter of a product of letters.
+                    node = ("mul", node[1][:-1] + [("sym", node[1][-1][1] + "'")])
+                elif node[0] == "sym":
+                    node = ("sym", node[1] + "'")
+                else:
                     raise ParseError("prime on a non-name")
-                node = ("sym", node[1] + "'")
+            elif self.at_char("_") and node[0] == "sym" and node[1].endswith("'"):
+                # "y''_1" is "y_1''": the subscript belongs to the name, the primes follow it.
+                self.take()
+                sub = self.group() if self.at_char("{") else self.atom("")
+                bare = node[1].rstrip("'")
+                node = ("sym", bare + "_" + _plain(sub) + "'" * (len(node[1]) - len(bare)))
             else:
                 return node
 
@@ -373,8 +412,10 @@ class _Parser:
         inner = self.answer(")]")
         closer = self.take().text
         items = inner[1] if inner[0] == "list" else [inner]
-        if len(items) == 1 and ((opener == "(" and closer == ")") or items[0][0] == "matrix"):
-            return items[0]  # plain grouping, or a matrix in delimiters
+        if len(items) == 1 and (opener + closer in ("()", "[]") or items[0][0] == "matrix"):
+            # Plain grouping (square brackets group too: SymPy's ``8*[2*cos(t)]^2``; an interval
+            # needs two ends), or a matrix in delimiters.
+            return items[0]
         return ("tuple", opener, closer, items)
 
     def _word(self, tok: Token) -> tuple:
@@ -386,10 +427,18 @@ class _Parser:
                 if nxt.kind == TEXT_WORD:
                     words.append(nxt.text)
             return ("text", " ".join(w.lower() for w in words))
-        if word in FUNCTIONS:
-            return self._function(word)
+        if word in FUNCTIONS or word in FUNCTION_ALIASES:
+            return self._function(FUNCTION_ALIASES.get(word, word))
+        if word.lower() in CALLS and (len(word) > 2 or self.sympy) and self.at_char("("):
+            return self._call(CALLS[word.lower()])
         if word == "pi":
             return ("const", "pi")
+        if word in _INFINITY_WORDS:
+            return ("const", "inf")
+        if word in GREEK_WORDS:
+            return self._named_greek("\\" + word)
+        if self.sympy and word in ("E", "I"):
+            return ("const", word.lower())
         if len(word) > 1:
             # A product of one-letter names ("xy"), the last of which may carry a subscript.
             factors = [self._name(letter) for letter in word[:-1]]
@@ -418,6 +467,34 @@ class _Parser:
             return ("const", "i")
         return ("sym", letter)
 
+    def _named_greek(self, name: str) -> tuple:
+        node = ("sym", name)
+        if self.at_char("_"):
+            self.take()
+            sub = self.group() if self.at_char("{") else self.atom("")
+            node = ("sym", name + "_" + _plain(sub))
+        return node
+
+    def _call(self, name: str) -> tuple:
+        """A function with an argument list: ``\\gcd(12, 18)``, ``Min(a, b)``, ``Eq(x, y)``,
+        ``\\max\\{a, b\\}``; ``\\det`` and ``\\min`` also take a single argument."""
+        self.skip_spaces()
+        if self.at_char("(") or self.at(CMD, "\\{"):
+            closing = ")" if self.take().text == "(" else "\\}"
+            inner = self.answer(")" if closing == ")" else "")
+            if closing == ")":
+                self.expect_char(")")
+            elif self.at(CMD, "\\}"):
+                self.take()
+            else:
+                raise ParseError("unclosed argument list")
+            args = inner[1] if inner[0] == "list" else [inner]
+        elif name in ("det", "max", "min", "floor", "ceil", "abs"):
+            args = [self._function_argument()]
+        else:
+            raise ParseError(f"{name} without arguments")
+        return _call_node(name, args)
+
     def _function(self, name: str) -> tuple:
         base = None
         power = None
@@ -430,9 +507,14 @@ class _Parser:
         arg = self._function_argument()
         if name == "lg":
             name, base = "log", ("num", Fraction(10), 0, False)
+        if name == "log" and base is None and arg[0] == "tuple" and arg[1:3] == ("(", ")") and len(arg[3]) == 2:
+            arg, base = arg[3]  # log(x, b), as SymPy writes a logarithm to base b
+            if base == ("sym", "E"):
+                base = ("const", "e")  # SymPy's name for Euler's number
         node = ("func", name, arg, base)
         if power is not None:
-            if power == ("neg", ("num", Fraction(1), 0, False)) and name in ("sin", "cos", "tan"):
+            if power == ("neg", ("num", Fraction(1), 0, False)) and name in _TRIG_INVERSES:
+                # \sin^{-1} and \sinh^{-1} are the inverse functions, not reciprocals.
                 return ("func", "arc" + name, arg, None)
             node = ("pow", node, power)
         return node
@@ -467,12 +549,11 @@ class _Parser:
         if bare in FUNCTIONS:
             return self._function(bare)
         if bare in _GREEK:
-            node = ("sym", name)
-            if self.at_char("_"):
-                self.take()
-                sub = self.group() if self.at_char("{") else self.atom("")
-                node = ("sym", name + "_" + _plain(sub))
-            return node
+            return self._named_greek(name)
+        if bare in FUNCTION_ALIASES:
+            return self._function(FUNCTION_ALIASES[bare])
+        if bare in CALLS:
+            return self._call(CALLS[bare])
         if name == "\\frac":
             num = self._argument()
             den = self._argument()
@@ -562,6 +643,30 @@ class _Parser:
         return node
 
 
+def _call_node(name: str, args: list) -> tuple:
+    """The node of a called function; an argument count that does not fit is unknown notation."""
+    unary = {"floor": "floor", "ceil": "ceil", "det": "det"}
+    if name in unary and len(args) == 1:
+        return ("func", unary[name], args[0], None)
+    if name == "abs" and len(args) == 1:
+        return ("abs", args[0])
+    if name == "factorial" and len(args) == 1:
+        return ("fact", args[0])
+    if name == "binomial" and len(args) == 2:
+        return ("binom", args[0], args[1])
+    if name == "rational" and len(args) == 2:
+        return ("div", args[0], args[1])
+    if name == "root" and len(args) == 2:
+        return ("func", "sqrt", args[0], args[1])
+    if name in ("=", "!=", "<", "<=", ">", ">=") and len(args) == 2:
+        return ("rel", list(args), [name])
+    if name in ("gcd", "lcm", "max", "min") and args:
+        return ("call", name, list(args))
+    if name == "mod" and len(args) == 2:
+        return ("call", name, list(args))
+    raise ParseError(f"{name} with {len(args)} arguments")
+
+
 def _skip_group(tokens: list[Token], pos: int) -> int:
     depth = 0
     for k in range(pos, len(tokens)):
@@ -575,6 +680,9 @@ def _skip_group(tokens: list[Token], pos: int) -> int:
 
 
 def _mul(a: tuple, b: tuple) -> tuple:
+    # A one-element "set" in a product is a group in braces (\left\{x + y\right\} z).
+    a = a[1][0] if a[0] == "set" and len(a[1]) == 1 else a
+    b = b[1][0] if b[0] == "set" and len(b[1]) == 1 else b
     factors = (a[1] if a[0] == "mul" else [a]) + (b[1] if b[0] == "mul" else [b])
     return ("mul", factors)
 

@@ -15,14 +15,16 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from reward_fns.answer_compare import compare
-from reward_fns.answer_parse import FUNCTIONS, GluedNumbers, ParseError, parse_answer
+from reward_fns.answer_parse import CALLS, FUNCTION_ALIASES, FUNCTIONS, GREEK_WORDS, GluedNumbers, ParseError, parse_answer
 from reward_fns.choices import OPTION_LETTERS, letter_set, split_option_label
 from reward_fns.latex_tokens import WORD
 from reward_fns.normalize import TEXT_WORD, Normalized, normalize_answer, normalize_latex
 from reward_fns.symbolic import symbolic_equivalent
 
 DEFAULT_TIMEOUT_S = 2.0
-_NOT_TEXT = FUNCTIONS | {"and", "or", "pi", "infty"}
+# Words that are mathematics, not prose: function names (LaTeX, SymPy and Python spellings),
+# spelled-out Greek letters and infinity.
+_NOT_TEXT = FUNCTIONS | set(FUNCTION_ALIASES) | set(CALLS) | GREEK_WORDS | {"and", "or", "pi", "infty", "infinity", "oo"}
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,24 @@ def _unicode_to_latex(text: str) -> str:
     return unicodedata.normalize("NFKC", "".join(out))
 
 
+def _e_notation_end(text: str, start: int, end: int) -> int:
+    """End of the exponent when the number ``text[start:end]`` is followed by E-notation
+    (``e``/``E``, an optional sign, digits, then no letter), else 0. A number glued to a preceding
+    letter (``x2e5``) is not the mantissa of one."""
+    n = len(text)
+    if end >= n or text[end] not in "eE" or (start > 0 and text[start - 1].isalpha()):
+        return 0
+    k = end + 1
+    if k < n and text[k] in "+-":
+        k += 1
+    digits_start = k
+    while k < n and text[k].isdigit():
+        k += 1
+    if k == digits_start or k - digits_start > 4 or (k < n and (text[k].isalpha() or text[k] == ".")):
+        return 0
+    return k
+
+
 def tokenize(text: str) -> list[Token]:
     """Split an answer into :class:`Token` s (linear time)."""
     text = _unicode_to_latex(text)
@@ -139,6 +157,17 @@ def tokenize(text: str) -> list[Token]:
                 j += 1
                 while j < n and text[j].isdigit():
                     j += 1
+            exponent_end = _e_notation_end(text, i, j)
+            if exponent_end:
+                # 2.5e2, 1E-3: a number in E-notation, read as 2.5 \times 10^{2} (never as 2.5·e·2).
+                sign = text[j + 1] if text[j + 1] in "+-" else ""
+                digits = text[j + 1 + len(sign) : exponent_end]
+                tokens += [Token(NUM, text[i:j]), Token(CMD, "\\times"), Token(NUM, "10"), Token(CHAR, "^"),
+                           Token(CHAR, "{")]
+                tokens += [Token(CHAR, "-")] if sign == "-" else []
+                tokens += [Token(NUM, digits), Token(CHAR, "}")]
+                i = exponent_end
+                continue
             tokens.append(Token(NUM, text[i:j]))
             i = j
             continue

@@ -25,6 +25,8 @@ _MATH_WRAPPERS = frozenset(
 _DROPPED = frozenset(
     "\\left \\right \\big \\Big \\bigg \\Bigg \\bigl \\bigr \\Bigl \\Bigr \\biggl \\biggr \\displaystyle "
     "\\textstyle \\scriptstyle \\limits \\nolimits \\$ \\middle \\! \\quad \\qquad \\, \\; \\: \\ ".split()
+) | frozenset(
+    "\\thinspace \\medspace \\thickspace \\enspace \\enskip \\negthinspace \\negmedspace \\negthickspace".split()
 )
 _ALIASES = {
     "\\dfrac": "\\frac", "\\tfrac": "\\frac", "\\cfrac": "\\frac", "\\dbinom": "\\binom", "\\tbinom": "\\binom",
@@ -121,7 +123,7 @@ def _unwrap_and_alias(tokens: list[Token]) -> list[Token]:
                 out.append(Token(CMD, f"{name}{{{env}}}"))
                 continue
             if name in _DROPPED:
-                if name in ("\\quad", "\\qquad", "\\,", "\\;", "\\:", "\\ "):
+                if name in ("\\quad", "\\qquad", "\\,", "\\;", "\\:", "\\ ") or name.endswith("space"):
                     out.append(Token(SPACE, " "))
                 i += 1
                 continue
@@ -136,7 +138,10 @@ def _unwrap_and_alias(tokens: list[Token]) -> list[Token]:
                     if name in _TEXT_WRAPPERS:
                         inner = [Token(TEXT_WORD, t.text) if t.kind == WORD else t for t in inner]
                     elif name == "\\operatorname":
-                        inner = [Token(WORD, "".join(t.text for t in inner))]
+                        # An operator name is one command (\operatorname{gcd} is \gcd): the
+                        # parser knows it as a function or sends the answer to the symbolic
+                        # checker; it is never a product of letters.
+                        inner = [Token(CMD, "\\" + "".join(t.text for t in inner if t.kind != SPACE))]
                     out.append(Token(SPACE, " "))
                     out.extend(inner)
                     out.append(Token(SPACE, " "))
