@@ -185,6 +185,10 @@ def rl_overrides(mode: Mode, layout: Layout, data_dir: str, part: str) -> list[s
 
 # The released code's PAD: a band on the filter, |A|^1.5 priorities, 1.5 x N draws with replacement.
 PAD_RELEASED_CODE = ["algorithm.pad.variant=official"]
+# Stage 3 is there for the frozen tower, which needs an update: with the accuracy filter a toy model
+# can give every rollout of every prompt the same accuracy and PAD then skips the step. Every row is
+# eligible under |A| >= 0 (the length term of the reward still spreads the advantages).
+EVERY_ROW_ELIGIBLE = ["algorithm.pad.filter_on=advantage", "algorithm.pad.low=0"]
 
 
 def sft_overrides(mode: Mode, layout: Layout) -> list[str]:
@@ -247,7 +251,8 @@ def part_commands(mode: Mode, layout: Layout, python: str = sys.executable, buil
         "stage2": [Command("stage2", ("bash", str(recipe / "revisual_stage2.sh"),
                                       *rl_overrides(mode, layout, "mmrl", "stage2"), *PAD_RELEASED_CODE))],
         "pad": [],
-        "stage3": [Command("stage3", ("bash", str(recipe / "revisual_stage3.sh"), *rl_overrides(mode, layout, "textrl", "stage3")))],
+        "stage3": [Command("stage3", ("bash", str(recipe / "revisual_stage3.sh"), *rl_overrides(mode, layout, "textrl", "stage3"),
+                                      *EVERY_ROW_ELIGIBLE))],
         "frozen_vision": [],
         "stage1": [Command("stage1", ("bash", str(recipe / "revisual_stage1.sh"), *sft_overrides(mode, layout)),
                            (("NPROC_PER_NODE", "1"),))],
@@ -508,6 +513,9 @@ class Smoke:
     @property
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "VERL_PLATFORM")}
+        if self.mode.device == "cpu" and env.get("CUDA_VISIBLE_DEVICES") == "":
+            # "no GPU" said this way makes Ray refuse the logical GPU units the CPU profile declares
+            del env["CUDA_VISIBLE_DEVICES"]
         env.update(
             REVISUAL_DEVICE=self.mode.device,
             PYTHON=self.python,  # the recipes' interpreter: this one, also where the checkout has no .venv
