@@ -44,6 +44,7 @@ def _worker_main(spec: EngineSpec, visible_devices: str | None, tasks, results) 
         os.environ["CUDA_VISIBLE_DEVICES"] = visible_devices
     try:
         engine = spec.build()
+        results.put(("ready", None, None))
         while True:
             chunk = tasks.get()
             if chunk is None:
@@ -66,6 +67,12 @@ def _next_result(results, workers):
                 raise RuntimeError(f"generation worker {dead[0].name} died (exit code {dead[0].exitcode})") from None
             if not any(worker.is_alive() for worker in workers):
                 raise RuntimeError("every generation worker exited before finishing its work") from None
+
+
+def _raise_on_error(result):
+    if result[0] == "error":
+        raise RuntimeError(f"a generation worker failed:\n{result[2]}")
+    return result
 
 
 def _signal_group(worker, sig) -> None:
@@ -169,18 +176,26 @@ def run_worker_processes(
     # Not daemons: a daemon process may not start children, and vLLM's engine starts one. The
     # clean-up below replaces what daemon=True would have done on exit.
     workers = [context.Process(target=_worker_main, args=(spec, group, tasks, results), name=f"generate-{i}") for i, group in enumerate(groups)]
+    # Workers that share a device group (one GPU named twice, or the CPU) build their engines one after the other:
+    # vLLM sizes its cache from the memory it finds free while it starts, and two engines starting at
+    # once both count the same free memory.
+    one_by_one = len(set(groups)) < len(groups)
     finished = False
     try:
         for worker in workers:
             worker.start()
+            if one_by_one:
+                _raise_on_error(_next_result(results, [worker]))
         for chunk in chunks:
             tasks.put(chunk)
-        for _ in chunks:
-            status, chunk, payload = _next_result(results, workers)
-            if status == "error":
-                raise RuntimeError(f"a generation worker failed:\n{payload}")
+        done = 0
+        while done < len(chunks):
+            status, chunk, payload = _raise_on_error(_next_result(results, workers))
+            if status == "ready":
+                continue
             for request, response in zip(chunk, payload):
                 on_result(request, response)
+            done += 1
         finished = True
     finally:
         stop_workers([w for w in workers if w.pid is not None], tasks, graceful=finished)

@@ -12,6 +12,10 @@ The decision (:func:`decide_device`), in this order:
    launching machine's, which is often a GPU-less login or head node;
 3. otherwise the GPUs of this machine, where a local Ray is started.
 
+A CPU chosen in step 3 is a fallback: a command that names model or data paths of its own (not the
+CPU default's tiny model and synthetic data) then stops with exit status 2 before Ray starts, and
+says how to choose (:func:`refuse_cpu_fallback_for_a_real_job`).
+
 Run ``python -m verl_ext.devices`` to see the decision a launcher would take here.
 """
 
@@ -67,6 +71,8 @@ class DeviceChoice:
     """One sentence naming what decided it (an explicit setting, the cluster, or this machine)."""
     cluster_gpus: float | None = None
     """GPU units the joined Ray cluster declares; None when no cluster was asked."""
+    fallback: bool = False
+    """True when the CPU was chosen only because this machine showed no GPU (nobody asked for it)."""
 
     def __post_init__(self):
         if self.device not in DEVICES:
@@ -180,7 +186,55 @@ def decide_device(
         return DeviceChoice("cpu", f"{where} declares no GPU", 0.0)
     if local_gpu():
         return DeviceChoice("gpu", "this machine has a GPU and RAY_ADDRESS is unset (a local Ray is started)")
-    return DeviceChoice("cpu", "this machine has no GPU and RAY_ADDRESS is unset (a local Ray is started)")
+    return DeviceChoice("cpu", "this machine has no GPU and RAY_ADDRESS is unset (a local Ray is started)", fallback=True)
+
+
+# The model and data keys of a launch, per profile group: the CPU default fills them with its own tiny
+# model and synthetic data, so a command line that names others is a real job.
+JOB_PATH_KEYS = {
+    "device_profile": ("actor_rollout_ref.model.path", "data.train_files", "data.val_files"),
+    "sft_profile": ("model.path", "data.train_files", "data.val_files"),
+}
+
+
+def job_paths(argv: list[str], keys: tuple[str, ...], env: Mapping[str, str]) -> list[str]:
+    """The ``key=value`` model and data overrides in ``argv`` that point outside the CPU default's cache."""
+    cache = Path(env.get("REVISUAL_CACHE") or REPO_ROOT / ".cache" / "revisual").resolve()
+    found = []
+    for arg in argv:
+        key, sep, value = arg.lstrip("+").partition("=")
+        if not sep or key not in keys or value.strip() in ("", "null", "~"):
+            continue
+        # A list override ([a.parquet,b.parquet]) names several files; one outside the cache is enough.
+        items = [item.strip().strip("'\"") for item in value.strip("[]").split(",") if item.strip()]
+        if any("${oc.env:REVISUAL_CACHE}" not in item and not Path(item).resolve().is_relative_to(cache)
+               for item in items):
+            found.append(f"{key}={value}")
+    return found
+
+
+def refuse_cpu_fallback_for_a_real_job(choice: DeviceChoice, paths: list[str]) -> None:
+    """Stop (exit 2) when the CPU was only a fallback but the command names a real model or data set.
+
+    Without this a 7B launch on a machine whose GPUs are not visible (a login node, a container started
+    without them) would run on the CPU profile after a one-line notice and look like a working job.
+    """
+    if not (choice.device == "cpu" and choice.fallback and paths):
+        return
+    import sys
+
+    print(
+        "[revisual] stopped before starting: the command names a real job "
+        f"({', '.join(paths)}), but this machine shows no GPU (torch.cuda sees none and there is no "
+        "nvidia-smi) and RAY_ADDRESS is unset, so it would run on the CPU profile. Choose the profile:\n"
+        "  REVISUAL_DEVICE=gpu  the GPU profile (GPUs this check cannot see, or Ray workers that will have them)\n"
+        "  REVISUAL_DEVICE=cpu  these paths on the CPU profile (CPU backends, small batches)\n"
+        "  RAY_ADDRESS=<head>:6379  join a Ray cluster with GPUs (or submit with `ray job submit`)\n"
+        "Without model and data paths the CPU profile runs its own tiny model and synthetic data.",
+        file=sys.stderr,
+        flush=True,
+    )
+    raise SystemExit(2)
 
 
 # What every Ray worker must see, also on nodes that do not inherit the launching shell.

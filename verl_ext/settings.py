@@ -205,6 +205,21 @@ class RevisualSettings:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
 
 
+def _check_rollout_context(config: DictConfig) -> None:
+    """vLLM cuts a response at ``max_model_len`` minus its prompt: a context shorter than the two lengths
+    would silently shorten responses below ``data.max_response_length`` (verl does not compare them)."""
+    rollout = OmegaConf.select(config, "actor_rollout_ref.rollout")
+    context = None if rollout is None else rollout.get("max_model_len")
+    if context is None or rollout.get("name") != "vllm":
+        return
+    prompt, response = OmegaConf.select(config, "data.max_prompt_length"), OmegaConf.select(config, "data.max_response_length")
+    if prompt is not None and response is not None and context < prompt + response:
+        raise ValueError(
+            f"actor_rollout_ref.rollout.max_model_len={context} is below data.max_prompt_length + "
+            f"data.max_response_length = {prompt} + {response} = {prompt + response}: raise it to at least the sum"
+        )
+
+
 def validate_revisual_config(config: DictConfig) -> RevisualSettings:
     """Check revisual's blocks (``algorithm.pad``, ``algorithm.entropy_anneal``, ``algorithm.schedule``,
     ``reward.abort_failed_frac``)."""
@@ -232,6 +247,7 @@ def validate_revisual_config(config: DictConfig) -> RevisualSettings:
             "optimizer step), or actor_rollout_ref.actor.calculate_entropy=true, or entropy_anneal.enable=false."
         )
     _refuse_row_reordering(config)
+    _check_rollout_context(config)
     abort = OmegaConf.select(config, "reward.abort_failed_frac", default=1.0)
     abort = 1.0 if abort is None else float(abort)
     if not 0 < abort <= 1:

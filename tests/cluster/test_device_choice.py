@@ -6,6 +6,7 @@ the way a user's shell and a `ray job submit` entrypoint do.
 """
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,11 +17,16 @@ from hypothesis import strategies as st
 
 from verl_ext.devices import (
     CPU_CLUSTER_HINT,
+    JOB_PATH_KEYS,
     RAY_JOB_CONFIG_ENV,
     decide_device,
+    gpu_available,
+    job_paths,
     profile_override_in,
     ray_worker_env,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 class Probe:
@@ -134,6 +140,68 @@ def test_worker_env_outside_a_job_forwards_the_launcher_settings():
         False,
     )
     assert ray_worker_env(environ, "gpu")[0] == {"REVISUAL_DEVICE": "cpu", "REVISUAL_CACHE": "/c"}
+
+
+# ---- no silent CPU fallback for a real job ---------------------------------------------------
+
+SEVEN_B = ["actor_rollout_ref.model.path=/models/Qwen2.5-VL-7B-Instruct", "data.train_files=/data/mmrl/train.parquet",
+           "data.val_files=/data/mmrl/val.parquet"]  # fmt: skip
+
+
+def test_only_a_cpu_found_by_default_is_a_fallback():
+    assert _decide({}, local=False)[0].fallback
+    assert not _decide({"REVISUAL_DEVICE": "cpu"})[0].fallback
+    assert not _decide({}, override="cpu")[0].fallback
+    assert not _decide({}, local=True)[0].fallback
+
+
+def test_job_paths_are_the_model_and_data_outside_the_cpu_defaults_cache(tmp_path):
+    env = {"REVISUAL_CACHE": str(tmp_path / "cache")}
+    keys = JOB_PATH_KEYS["device_profile"]
+    own = [f"data.train_files={tmp_path}/cache/data/mmrl/train.parquet", "actor_rollout_ref.model.path=${oc.env:REVISUAL_CACHE}/tiny-qwen25vl",
+           "data.val_files=null", "trainer.default_local_dir=/elsewhere", "data.max_prompt_length=64"]  # fmt: skip
+    assert job_paths(own, keys, env) == []
+    assert job_paths([*own, *SEVEN_B], keys, env) == SEVEN_B
+    listed = f"++data.train_files=[{tmp_path}/cache/data/a.parquet,/data/b.parquet]"
+    assert job_paths([listed], keys, env) == [listed.lstrip("+")]
+    assert job_paths(["model.path=/models/7b"], JOB_PATH_KEYS["sft_profile"], env) == ["model.path=/models/7b"]
+
+
+def _launcher_env(**extra) -> dict:
+    # tools/run_tests.sh exports REVISUAL_DEVICE=cpu: this test needs the launcher's own decision.
+    env = {k: v for k, v in os.environ.items() if k not in ("REVISUAL_DEVICE", "RAY_ADDRESS", "VERL_PLATFORM", RAY_JOB_CONFIG_ENV)}
+    return {**env, "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(REPO), "PYTHON": sys.executable, **extra}
+
+
+def _refusal(proc: subprocess.CompletedProcess, paths: list[str]) -> None:
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for path in paths:
+        assert path in proc.stderr
+    for words in ("shows no GPU", "RAY_ADDRESS is unset", "REVISUAL_DEVICE=gpu", "REVISUAL_DEVICE=cpu"):
+        assert words in proc.stderr
+    assert "Ray runtime started" not in proc.stdout + proc.stderr and "ray.init" not in proc.stderr
+
+
+@pytest.mark.skipif(gpu_available(), reason="this machine has a GPU: the launcher would take the GPU profile")
+@pytest.mark.parametrize(
+    "recipe,args",
+    [("revisual_stage2.sh", SEVEN_B), ("revisual_stage3.sh", SEVEN_B[:1]),
+     ("revisual_stage1.sh", ["model.path=/models/Qwen2.5-VL-7B-Instruct", "data.train_files=/data/sft/train.parquet"])],
+)  # fmt: skip
+def test_a_real_job_on_a_machine_without_a_gpu_stops_before_ray(recipe, args, tmp_path):
+    proc = subprocess.run(["bash", str(REPO / "recipes" / recipe), *args], cwd=tmp_path, env=_launcher_env(),
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    _refusal(proc, args)
+    assert not (tmp_path / "outputs").exists()  # nothing was started, nothing written
+
+
+@pytest.mark.skipif(gpu_available(), reason="this machine has a GPU: the pipeline would take the GPU profile")
+def test_the_pipeline_refuses_a_real_job_before_its_first_stage(tmp_path):
+    env = _launcher_env(STAGE2_ARGS=" ".join(SEVEN_B[1:]), COMMON_ARGS="trainer.logger=[console]")
+    proc = subprocess.run(["bash", str(REPO / "recipes" / "revisual_pipeline.sh"), "--run-dir", str(tmp_path / "run")],
+                          env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    _refusal(proc, SEVEN_B[1:])
+    assert not (tmp_path / "run").exists()
 
 
 # ---- real Ray heads, started here ------------------------------------------------------------

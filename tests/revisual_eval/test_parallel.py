@@ -54,6 +54,18 @@ def test_workers_whose_engines_start_children_return_every_row_once(spec_for):
     assert not any(alive(pid) for pid in pids)
 
 
+@pytest.mark.parametrize("groups", [["0", "0"], [None, None]])
+def test_engines_that_share_a_device_start_one_after_the_other(spec_for, tmp_path, groups):
+    # Two vLLM engines starting at once on one GPU both count the same free memory for their caches.
+    marker = tmp_path / "building"
+    spec, pid_file = spec_for(build_marker=str(marker))
+    results = []
+    run_worker_processes(spec, requests(4), lambda r, text: results.append(r.key), num_workers=2, chunk_size=1,
+                         visible_devices=groups)  # fmt: skip
+    assert len(results) == 4 and len(started(pid_file)) == 4  # both engines were built and answered
+    assert not marker.with_suffix(".overlaps").exists()
+
+
 def test_a_failing_worker_stops_every_worker_and_child(spec_for):
     spec, pid_file = spec_for(fail_on="5")
     with pytest.raises(RuntimeError, match="engine failed on 5"):

@@ -50,6 +50,28 @@ def test_rl_stages_pass_verls_validation_on_a_gpu_cluster(name, monkeypatch):
     verl_validate(cfg)
     validate_revisual_config(cfg)
     assert cfg.trainer.device == "cuda" and cfg.actor_rollout_ref.rollout.name == "vllm"
+    # Real data on GPUs: the image range of the authors' code, a parallel start-up filter, vLLM's
+    # context fitted to the two lengths, chunked (and checkpointed) entropy on the remove-padding path.
+    assert OmegaConf.to_container(cfg.data.mm_processor_kwargs) == {"max_pixels": 4194304, "min_pixels": 262144}
+    assert cfg.data.filter_overlong_prompts_workers == 16
+    assert cfg.actor_rollout_ref.rollout.max_model_len == cfg.data.max_prompt_length + cfg.data.max_response_length
+    actor = cfg.actor_rollout_ref.actor
+    assert actor.entropy_from_logits_with_chunking and actor.entropy_checkpointing
+    assert actor.fsdp_config.entropy_from_logits_with_chunking and actor.fsdp_config.entropy_checkpointing  # the engine's copy
+    assert cfg.actor_rollout_ref.model.use_remove_padding  # where verl applies the chunking
+
+
+def test_a_vllm_context_shorter_than_prompt_plus_response_is_refused(monkeypatch):
+    cfg = rl_stage("revisual_stage2", "gpu", monkeypatch, extra=["data.max_response_length=9000"])
+    with pytest.raises(ValueError, match=r"max_model_len=16384 is below .* = 8192 \+ 9000 = 17192"):
+        validate_revisual_config(cfg)
+
+
+def test_the_cpu_profile_composes_and_passes_verls_validation(monkeypatch):
+    cfg = rl_stage("revisual_stage2", "cpu", monkeypatch)
+    verl_validate(cfg)
+    validate_revisual_config(cfg)
+    assert cfg.data.mm_processor_kwargs.max_pixels == 12544 and cfg.data.filter_overlong_prompts_workers == 1
 
 
 def test_stage1_passes_the_sft_trainers_checks_on_a_gpu_cluster(monkeypatch, tmp_path):
@@ -111,7 +133,8 @@ BACKEND_AND_SIZE_KEYS = {
     "data.train_files", "data.val_files", "data.train_batch_size", "data.max_prompt_length",
     "data.max_response_length", "data.dataloader_num_workers", "data.truncation", "data.custom_cls.path",
     "data.custom_cls.name", "data.micro_batch_size_per_gpu", "data.use_dynamic_bsz", "data.max_token_len_per_gpu",
-    "data.max_length", "data.num_workers",
+    "data.max_length", "data.num_workers", "data.filter_overlong_prompts_workers",
+    "data.mm_processor_kwargs.min_pixels", "data.mm_processor_kwargs.max_pixels",
     "model.path", "model.use_remove_padding", "model.enable_gradient_checkpointing",
     "model.override_config.attn_implementation", "engine.use_torch_compile",
     "actor_rollout_ref.model.path", "actor_rollout_ref.model.use_remove_padding",

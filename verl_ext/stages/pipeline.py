@@ -404,12 +404,19 @@ def default_sft_nproc() -> int:
         return 1
 
 
-def runs_cpu_default() -> bool:
+def runs_cpu_default(user_args: list[str] = ()) -> bool:
     """Whether the stages will run on the CPU default: ``REVISUAL_DEVICE=cpu``, or ``auto`` with no GPU here
-    and no Ray cluster to join (the stages' launcher makes the same decision, see ``verl_ext.devices``)."""
-    from verl_ext.devices import decide_device
+    and no Ray cluster to join (the stages' launcher makes the same decision, see ``verl_ext.devices``).
 
-    return decide_device(os.environ).device == "cpu"
+    A CPU found only because no GPU was (``auto``) is refused, exit 2, when ``user_args`` (the user's
+    ``COMMON_ARGS`` and ``STAGEn_ARGS``) name model or data paths of their own: a real job.
+    """
+    from verl_ext.devices import JOB_PATH_KEYS, decide_device, job_paths, refuse_cpu_fallback_for_a_real_job
+
+    choice = decide_device(os.environ)
+    keys = tuple(key for group in JOB_PATH_KEYS.values() for key in group)
+    refuse_cpu_fallback_for_a_real_job(choice, job_paths(list(user_args), keys, os.environ))
+    return choice.device == "cpu"
 
 
 def evaluation_enabled(choice: str, cpu_default: bool) -> bool:
@@ -446,13 +453,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="answers per item for the sampled accuracy (default 8)")
     args = parser.parse_args(argv)
     stage_args = {s.number: split_args(os.environ.get(s.args_env)) for s in STAGES}
+    common_args = split_args(os.environ.get("COMMON_ARGS"))
     # One decision for the run: with RAY_ADDRESS set it asks the cluster for its resources.
-    cpu_default = runs_cpu_default()
+    cpu_default = runs_cpu_default([*common_args, *(arg for args_ in stage_args.values() for arg in args_)])
     if cpu_default:
+        # The stages take the same decision: they get the models of the stages before them (paths of
+        # this run, not the CPU default's own), which they would otherwise refuse as a real job.
+        os.environ["REVISUAL_DEVICE"] = "cpu"
         # The user's STAGEn_ARGS come after the main job's, so they win.
         stage_args = {n: [*args_, *stage_args[n]] for n, args_ in cpu_main_job_args().items()}
     pipeline = Pipeline(
-        Path(args.run_dir), parse_stage_list(args.stages), split_args(os.environ.get("COMMON_ARGS")), stage_args,
+        Path(args.run_dir), parse_stage_list(args.stages), common_args, stage_args,
         sft_nproc=default_sft_nproc(), verbose=args.verbose, evaluate=evaluation_enabled(args.eval, cpu_default),
         eval_args=("--max-items", str(args.eval_items), "--samples", str(args.eval_samples)),
     )

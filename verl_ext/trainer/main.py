@@ -20,12 +20,15 @@ from pathlib import Path
 
 from verl_ext.devices import (
     CPU_CLUSTER_HINT,
+    JOB_PATH_KEYS,
     DeviceChoice,
     decide_device,
     default_cache_dir,
+    job_paths,
     joined_ray_address,
     profile_override_in,
     ray_worker_env,
+    refuse_cpu_fallback_for_a_real_job,
 )
 
 PLUGIN_MODULE = "verl_ext.plugin"
@@ -63,6 +66,7 @@ def prepare_process_environment(argv: list[str], profile_group: str = "device_pr
     print(choice.describe(), flush=True)
     if choice.device == "cpu" and choice.cluster_gpus == 0:
         raise SystemExit(f"[revisual] {CPU_CLUSTER_HINT}")
+    refuse_cpu_fallback_for_a_real_job(choice, job_paths(argv, JOB_PATH_KEYS[profile_group], os.environ))
     os.environ["REVISUAL_DEVICE"] = choice.device
     if choice.device == "gpu":
         if os.environ.get("VERL_PLATFORM", "").strip().lower() == "cpu":
