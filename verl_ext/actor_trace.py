@@ -21,6 +21,8 @@ from verl_ext.names import ACTOR_TRACE_ENV
 
 TRAINER_FILE = "trainer.jsonl"
 """The trainer's file in the trace folder."""
+SCHEDULE_FILE = "schedule.jsonl"
+"""The prompt scheduler's file: per step, the prompts rolled out and how many were skipped."""
 
 
 def trace_folder() -> Optional[str]:

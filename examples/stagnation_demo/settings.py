@@ -22,8 +22,9 @@ DEMO_RECIPE = AssetRecipe(
 )
 """The demo's own synthetic tasks and warm-started tiny model (``verl_ext.cpu_default.build_assets``)."""
 
-ARMS = ("grpo", "filter", "random", "pad", "official")
-"""Values of ``algorithm.pad.variant``, in the order the table lists them."""
+ARMS = ("grpo", "filter", "random", "pad", "official", "filter+schedule", "pad+schedule")
+"""Values of ``algorithm.pad.variant``, in the order the table lists them; ``+schedule`` adds the prompt
+scheduler (``algorithm.schedule.enable=true``) to the variant."""
 DEFAULT_ARMS = ("grpo", "filter", "random", "pad")
 """The four arms of the paper's Table 4 (``official`` is the released code's PAD; add it with ``--arms``)."""
 
@@ -33,6 +34,8 @@ PAPER_TABLE4 = {
     "random": ("Random-Sampling", 46.2),
     "pad": ("Full PAD", 47.7),
     "official": ("(released code; not in Table 4)", None),
+    "filter+schedule": ("(GRPO-Filter + prompt scheduler; not in the paper)", None),
+    "pad+schedule": ("(Full PAD + prompt scheduler; not in the paper)", None),
 }
 """Per arm: its row in the paper's Table 4 and the average accuracy (%) over the six multimodal benchmarks
 after stage 2 (multimodal RL)."""
@@ -73,3 +76,9 @@ def seed_settings(seed: int) -> list[str]:
     """What a seed changes: the data order (``data.seed``, verl's shuffling sampler), the rollout's sampling
     seed (``actor_rollout_ref.rollout.seed``, vLLM's on a GPU) and PAD's draws (``algorithm.pad.seed``)."""
     return [f"data.seed={seed}", f"actor_rollout_ref.rollout.seed={seed}", f"algorithm.pad.seed={seed}"]
+
+
+def arm_settings(arm: str) -> list[str]:
+    """What an arm changes: the PAD variant, and the prompt scheduler for the ``+schedule`` arms."""
+    variant, _, extra = arm.partition("+")
+    return [f"algorithm.pad.variant={variant}"] + (["algorithm.schedule.enable=true"] if extra == "schedule" else [])

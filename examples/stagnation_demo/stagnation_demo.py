@@ -30,7 +30,7 @@ sys.path[:0] = [str(HERE), str(REPO)]
 from accounting import STAGNATION_KEYS, arm_summary, format_table, mean_of, rollout_tokens, step_metrics  # noqa: E402
 from settings import (  # noqa: E402
     ARMS, DEFAULT_ARMS, DEFAULT_SEEDS, DEFAULT_STEPS, DEMO_RECIPE, PAPER_TABLE4, QUICK_STEPS,
-    cold_start_settings, seed_settings, stage2_settings,
+    arm_settings, cold_start_settings, seed_settings, stage2_settings,
 )
 
 from verl_ext.stages.outputs import missing_model_files, write_json_atomic  # noqa: E402
@@ -173,7 +173,7 @@ class Demo:
             env = {**self.env, "VERL_FILE_LOGGER_PATH": str(folder / "metrics" / f"{arm}-seed{seed}.jsonl")}
             run_logged(["bash", str(REPO / "recipes" / "revisual_stage2.sh"), *self.data_overrides(),
                         f"actor_rollout_ref.model.path={hydra_quoted(cold)}", *stage2_settings(self.args.steps),
-                        *seed_settings(seed), f"algorithm.pad.variant={arm}",
+                        *seed_settings(seed), *arm_settings(arm),
                         f"trainer.default_local_dir={hydra_quoted(ckpt)}",
                         f"trainer.experiment_name=stagnation-{arm}-seed{seed}",
                         *self.args.overrides], folder / "logs" / "stage2.log", env)

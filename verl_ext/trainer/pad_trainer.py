@@ -33,7 +33,7 @@ from verl.trainer.ppo.v1 import PPOTrainerSync, register_trainer
 
 from reward_fns import summarize_reward_infos
 
-from verl_ext.actor_trace import TRAINER_FILE, append_trace, trace_folder
+from verl_ext.actor_trace import SCHEDULE_FILE, TRAINER_FILE, append_trace, trace_folder
 from verl_ext.algos.entropy import annealed_entropy_coef
 from verl_ext.algos.grpo import dense_group_ids, estimator_call
 from verl_ext.algos.pad import UpdatePlan, pad_temperature
@@ -42,6 +42,7 @@ from verl_ext.algos.selection import PADSelection, eligible_rows, group_outcomes
 from verl_ext.names import ENTROPY_SCHEDULE_KEY, TRAINER_MODE
 from verl_ext.registration import assert_registered
 from verl_ext.settings import RevisualSettings, validate_revisual_config
+from verl_ext.trainer.prompt_schedule import PromptScheduler
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "INFO"))
@@ -101,6 +102,7 @@ class RevisualPPOTrainer(PPOTrainerSync):
         self._train_whole_batch = False
         self._trace_rows: dict[str, list] = {}
         self._prioritised_steps: list[bool] = []
+        self._scheduler: Optional[PromptScheduler] = None
         super().__init__(config)
 
     def _build_replay_buffer(self):
@@ -110,6 +112,37 @@ class RevisualPPOTrainer(PPOTrainerSync):
         # verl polls its local KV store every 2 s; on small batches that poll dominates the step.
         buffer.poll_interval = min(buffer.poll_interval, POLL_INTERVAL_S)
         return buffer
+
+    # ------------------------------------------------------- prompt scheduler
+    def _prompt_scheduler(self) -> Optional[PromptScheduler]:
+        """The scheduler when ``algorithm.schedule.enable`` (built on first use: it needs the dataset)."""
+        if not self.revisual.schedule.enable:
+            return None
+        if self._scheduler is None:
+            from verl.utils.dataset.rl_dataset import collate_fn
+
+            self._scheduler = PromptScheduler(self.revisual.schedule, self.train_dataset, collate_fn,
+                                              seed=self.revisual.pad.seed,
+                                              rollouts_per_prompt=self.config.actor_rollout_ref.rollout.n)
+        return self._scheduler
+
+    def _next_train_batch(self, num_prompts: Optional[int] = None):
+        scheduler = self._prompt_scheduler()
+        if scheduler is None:
+            return super()._next_train_batch(num_prompts)
+        from verl.utils import tensordict_utils as tu
+
+        def fetch_prompt_ids() -> list[int]:
+            ids = self._fetch_one_gen_batch()["index"]
+            return [int(i) for i in (ids.tolist() if hasattr(ids, "tolist") else list(ids))]
+
+        positions = scheduler.next_batch(fetch_prompt_ids, num_prompts or self.config.data.train_batch_size,
+                                         self.global_steps)
+        batch = tu.get_tensordict(scheduler.build_batch(positions))
+        tu.assign_non_tensor_data(batch, "global_steps", self.global_steps)
+        append_trace({"step": self.global_steps, "prompts": [scheduler.prompt_at[p] for p in positions],
+                      "skipped": scheduler.last_skipped}, SCHEDULE_FILE)
+        return batch
 
     # ------------------------------------------------------------------ PAD
     def _mini_batch_rows(self) -> int:
@@ -162,6 +195,8 @@ class RevisualPPOTrainer(PPOTrainerSync):
         accuracy = _accuracies(infos, pad.accuracy_key, required=pad.filter_on == "reward_std")
         eligible = eligible_rows(pad, seq_adv, accuracy, group, failed)
         self._log_stagnation(metrics, eligible, accuracy, group, failed, tokens, seq_adv)
+        if self._prompt_scheduler() is not None:
+            metrics.update(self._scheduler.observe([str(u) for u in uids], accuracy, failed, tokens, self.global_steps))
         if not pad.enabled:
             return batch
 
@@ -393,8 +428,11 @@ class RevisualPPOTrainer(PPOTrainerSync):
         os.makedirs(folder, exist_ok=True)
         tmp = os.path.join(folder, STATE_FILE + ".tmp")
         with open(tmp, "w") as f:
-            json.dump({"optimizer_steps": self.optimizer_steps, "global_steps": self.global_steps,
-                       "stagnation_totals": self.stagnation_totals}, f)
+            state = {"optimizer_steps": self.optimizer_steps, "global_steps": self.global_steps,
+                     "stagnation_totals": self.stagnation_totals}
+            if self._scheduler is not None:
+                state["schedule"] = self._scheduler.state()
+            json.dump(state, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, os.path.join(folder, STATE_FILE))
@@ -423,4 +461,6 @@ class RevisualPPOTrainer(PPOTrainerSync):
             state = json.load(f)
         self.optimizer_steps = int(state["optimizer_steps"])
         self.stagnation_totals.update(state.get("stagnation_totals", {}))
+        if "schedule" in state and self._prompt_scheduler() is not None:
+            self._scheduler.load(state["schedule"])
         logger.info("restored revisual state from %s: optimizer_steps=%d", path, self.optimizer_steps)

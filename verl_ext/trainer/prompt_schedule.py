@@ -58,6 +58,8 @@ class PromptScheduler:
         self.carry: list[int] = []
         """Dataset positions decided "keep" that the last batch had no room for."""
         self.totals = {key: 0.0 for key in _TOTALS}
+        self.last_skipped: list[int] = []
+        """Prompt ids the last :meth:`next_batch` skipped."""
         self._step: dict = {}
 
     # --------------------------------------------------------------- before the rollout
@@ -93,6 +95,7 @@ class PromptScheduler:
         saved = float(self.history.mean_tokens[skipped_ids].sum()) * self.rollouts if skipped_ids.size else 0.0
         self._step = {"prompt_of_uid": {}, "audited": {self.prompt_at[p] for p in audited}, "skipped": len(skipped),
                       "tokens_saved": saved}
+        self.last_skipped = [self.prompt_at[p] for p in skipped]
         self.totals["skipped"] += len(skipped)
         self.totals["tokens_saved"] += saved
         return chosen
