@@ -253,6 +253,12 @@ def validate_revisual_config(config: DictConfig) -> RevisualSettings:
     if not 0 < abort <= 1:
         raise ValueError(f"reward.abort_failed_frac must be in (0, 1], got {abort}")
     parsed.schedule.check()
+    if parsed.schedule.enable and (OmegaConf.select(config, "data.train_max_samples", default=-1) or -1) > 0 \
+            and OmegaConf.select(config, "data.seed", default=None) is None:
+        # verl draws the data.train_max_samples subset anew at every launch unless data.seed is set, so a
+        # resumed run would train on other prompts than the history describes.
+        raise ValueError("algorithm.schedule.enable=true with data.train_max_samples needs data.seed: without it "
+                         "verl picks another subset of prompts at every launch, including a resume")
     return RevisualSettings(pad=resolve_pad(parsed.pad), entropy_anneal=anneal, abort_failed_frac=abort,
                             schedule=parsed.schedule)
 

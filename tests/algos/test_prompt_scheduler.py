@@ -74,6 +74,7 @@ def test_every_batch_is_full_and_stagnant_prompts_are_skipped_more_as_their_stre
     for step in range(1, 31):  # 6 epochs of 40 prompts at 8 per step
         positions, batch, metrics = run_step(scheduler, fetch, step)
         assert len(positions) == 8 and len(batch["uid"]) == 8 and len(set(batch["uid"])) == 8
+        assert len(set(positions)) == 8  # one group per prompt and step, even when skips cycle the epochs
         skipped.append(metrics["schedule/skipped"])
     assert sum(skipped[:5]) == 0  # the first epoch has no history to predict from
     assert sum(skipped[-10:]) > 0
@@ -112,3 +113,13 @@ def test_kept_candidates_beyond_the_batch_are_carried_not_lost():
 def test_training_rows_without_a_unique_index_are_refused_by_row():
     with pytest.raises(ValueError, match="rows 0 and 2 both have index 7"):
         prompt_ids(Rows(3, ids=[7, 8, 7]))
+
+
+def test_a_small_set_that_the_rule_mostly_skips_still_gives_full_batches_of_distinct_prompts():
+    # 6 prompts, all but one always stagnant, batches of 4: the rule cycles epochs and falls back to skipped ones.
+    scheduler = PromptScheduler(ScheduleConfig(enable=True, explore_init=0.05, explore_min=0.05), Rows(6),
+                                collate_fn, seed=0, rollouts_per_prompt=ROLLOUTS)
+    fetch, _ = loader(6)
+    for step in range(1, 15):
+        positions = run_step(scheduler, fetch, step, need=4)[0]
+        assert len(positions) == 4 and len(set(positions)) == 4

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from verl_ext.actor_trace import read_actor_trace, rows_trained_in
+from verl_ext.actor_trace import SCHEDULE_FILE, read_actor_trace, rows_trained_in
 from verl_ext.algos.pad import plan_update
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,10 +62,22 @@ def test_official_variant_trains_on_repeated_draws(tmp_path):
     assert by_content == Counter(map(tuple, trace["updates"][1]["intended"]))
 
 
+def _schedule_records(workdir: Path) -> dict:
+    path = workdir / "trace" / SCHEDULE_FILE
+    return {r["step"]: r for r in map(json.loads, path.read_text().splitlines())}
+
+
+# The prompt scheduler on 8 training prompts, 2 steps of 4 per epoch: from step 3 on every candidate has a
+# history, and a prompt stagnant once is rolled out with P 0.1 only.
+SCHEDULE = ("algorithm.schedule.enable=true", "data.train_max_samples=8", "data.seed=1",
+            "algorithm.schedule.explore_init=0.1",
+            "algorithm.schedule.explore_min=0.05")
+
+
 @pytest.mark.e2e
-def test_grpo_variant_trains_on_the_whole_batch_and_resume_path_continues_the_entropy_schedule(tmp_path):
-    proc, rows, trace = run_stage2(tmp_path, "algorithm.pad.variant=grpo", "trainer.total_training_steps=1",
-                                   "trainer.save_freq=1")
+def test_grpo_trains_the_whole_batch_and_a_resumed_run_continues_the_entropy_and_prompt_schedules(tmp_path):
+    proc, rows, trace = run_stage2(tmp_path, "algorithm.pad.variant=grpo", *SCHEDULE,
+                                   "trainer.total_training_steps=4", "trainer.save_freq=2")
     assert proc.returncode == 0, _tail(proc)
     assert "pad/num_selected" not in rows[0]["data"]
     record = trace["updates"][1]
@@ -73,22 +85,35 @@ def test_grpo_variant_trains_on_the_whole_batch_and_resume_path_continues_the_en
     # Every sequence once; identical rollouts (same uid, advantage and log-probs) are compared as a multiset.
     assert sum(rows_trained_in(trace, 1).values()) == 16
     assert rows_trained_in(trace, 1) == Counter(tuple(r) for r in record["rows"])
+    # The scheduler kept every batch full and saw its first epoch whole (no history, nothing skipped).
+    uninterrupted = _schedule_records(tmp_path)
+    assert all(len(r["prompts"]) == 4 for r in uninterrupted.values())
+    assert sorted(uninterrupted[1]["prompts"] + uninterrupted[2]["prompts"]) == sorted(set(
+        uninterrupted[1]["prompts"] + uninterrupted[2]["prompts"])) and not uninterrupted[1]["skipped"]
+    assert "schedule/skipped_cum" in rows[-1]["data"] and "schedule/explore_all_wrong" in rows[-1]["data"]
 
-    # Resume from a copy of step 1 kept outside the checkpoint folder (trainer.resume_mode=resume_path):
-    # the schedule must continue from the state saved with the checkpoint verl loaded.
+    # Resume from a copy of step 2 kept outside the checkpoint folder (trainer.resume_mode=resume_path): the
+    # entropy schedule continues from the state saved with the checkpoint verl loaded, and the scheduler
+    # makes exactly the decisions of the uninterrupted run.
     ckpt = tmp_path / "outputs" / "stage2_mrl_cpu" / "checkpoints"
-    saved = tmp_path / "kept" / "global_step_1"
-    shutil.copytree(ckpt / "global_step_1", saved)
-    restored = json.loads((saved / "revisual_state.json").read_text())["optimizer_steps"]
+    saved = tmp_path / "kept" / "global_step_2"
+    shutil.copytree(ckpt / "global_step_2", saved)
+    state = json.loads((saved / "revisual_state.json").read_text())
     resumed_dir = tmp_path / "resumed"
     resumed_dir.mkdir()
-    proc, _, trace = run_stage2(resumed_dir, "algorithm.pad.variant=grpo", "trainer.total_training_steps=2",
-                                "trainer.save_freq=-1", "trainer.resume_mode=resume_path",
-                                f"trainer.resume_from_path={saved}")
+    proc, _, trace = run_stage2(resumed_dir, "algorithm.pad.variant=grpo", *SCHEDULE,
+                                "trainer.total_training_steps=4", "trainer.save_freq=-1",
+                                "trainer.resume_mode=resume_path", f"trainer.resume_from_path={saved}")
     assert proc.returncode == 0, _tail(proc)
-    assert restored == 1 and set(trace["updates"]) == {2}
-    assert trace["updates"][2]["base_step"] == restored
-    assert [s["optimizer_step"] for s in trace["steps"]] == [restored]
+    assert state["optimizer_steps"] == 2 and "schedule" in state and set(trace["updates"]) == {3, 4}
+    assert trace["updates"][3]["base_step"] == 2
+    assert [s["optimizer_step"] for s in trace["steps"]] == [2, 3]
+    resumed = _schedule_records(resumed_dir)
+    assert set(resumed) == {3, 4}
+    # Step 3 is decided from the restored history, carry and dataloader position alone: exactly the same.
+    # Step 4 also depends on step 3's rollouts, whose sampling verl does not make reproducible across a restart.
+    assert resumed[3] == uninterrupted[3]
+    assert all(len(set(r["prompts"])) == 4 for r in (*resumed.values(), *uninterrupted.values()))
 
 
 @pytest.mark.e2e

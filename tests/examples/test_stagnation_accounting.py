@@ -38,3 +38,14 @@ def test_arm_summary_and_table_row():
     lines = table.splitlines()
     assert lines[3] == "| pad | Full PAD | 47.7 | 60.0 ± 14.1 | 50.0 ± 14.1 | +20.0 | 2,000 | 100 | 2 |"
     assert lines[4] == "| grpo | GRPO-Baseline | 45.1 | 50.0 ± 0.0 | 40.0 ± 0.0 | -5.0 | 1,000 | n/a (no gain) | 1 |"
+
+
+def test_an_arm_names_its_variant_and_whether_the_prompt_scheduler_runs():
+    spec_ = importlib.util.spec_from_file_location("stagnation_demo_settings", PATH.parent / "settings.py")
+    demo_settings = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(demo_settings)
+    ARMS, arm_settings = demo_settings.ARMS, demo_settings.arm_settings
+
+    assert arm_settings("pad") == ["algorithm.pad.variant=pad"]
+    assert arm_settings("pad+schedule") == ["algorithm.pad.variant=pad", "algorithm.schedule.enable=true"]
+    assert all(arm_settings(arm)[0].split("=")[1] in ("grpo", "filter", "random", "pad", "official") for arm in ARMS)

@@ -125,3 +125,14 @@ def test_the_update_plan_respects_the_micro_batch(dynamic, micro, dp, multiple):
     fake = SimpleNamespace(config=SimpleNamespace(actor_rollout_ref=SimpleNamespace(actor=actor)),
                            _actor_dp_size=lambda: dp)
     assert RevisualPPOTrainer._update_row_multiple(fake) == multiple
+
+
+def test_the_prompt_scheduler_is_checked_and_refuses_a_subset_that_changes_at_every_launch():
+    assert validate_revisual_config(_compose([])).schedule.enable is False
+    cfg = _compose(["algorithm.schedule.enable=true", "data.train_max_samples=8"])
+    with pytest.raises(ValueError, match="needs data.seed"):
+        validate_revisual_config(cfg)
+    assert validate_revisual_config(_compose(["algorithm.schedule.enable=true", "data.train_max_samples=8",
+                                              "data.seed=1"])).schedule.enable
+    with pytest.raises(ValueError, match="explore_min"):
+        validate_revisual_config(_compose(["algorithm.schedule.explore_min=0.9"]))

@@ -76,8 +76,8 @@ class PromptScheduler:
             scanned += ids.size
             if scanned > 2 * len(self.position):
                 # The rule skipped two epochs' worth of candidates: take skipped ones rather than loop on.
-                take = need - len(chosen)
-                chosen, skipped = chosen + skipped[:take], skipped[take:]
+                fill = [p for p in dict.fromkeys(skipped) if p not in chosen][: need - len(chosen)]
+                chosen, skipped = chosen + fill, [p for p in skipped if p not in fill]
                 break
             out = decide(self.history, ids, rng, explore_init=self.config.explore_init,
                          audit_share=self.config.audit_share)
@@ -85,6 +85,8 @@ class PromptScheduler:
             for pos, keep, was_audited in zip(positions, out.keep, out.audited):
                 if not keep:
                     skipped.append(pos)
+                elif pos in chosen or pos in self.carry:
+                    continue  # already in this batch or waiting for the next: one group per prompt and step
                 elif len(chosen) < need:
                     chosen.append(pos)
                     if was_audited:
