@@ -99,3 +99,36 @@ def format_table(arms: Mapping[str, dict], base: Mapping[str, float], paper: Map
             f"| {s['sampled_gain_points']:+.1f} | {s['rollout_tokens_mean']:,.0f} | {cost_text} | {s['seeds']} |"
         )
     return "\n".join(lines) + "\n"
+
+
+VAL_ACC_PREFIX, VAL_ACC_SUFFIX = "val-core/", "/acc/mean@1"
+"""verl's in-training validation accuracy per data source: ``val-core/<source>/acc/mean@1``."""
+STEP_TIME_KEY = "timing_s/step"
+
+
+def val_accuracy_curve(rows: Sequence[dict], weights: Mapping[str, float]) -> list[tuple[int, float]]:
+    """``(step, accuracy)`` at each in-training validation (``trainer.test_freq``): the per-source accuracies
+    weighted by each source's share of the validation set (``weights``: data source -> item count)."""
+    curve = []
+    for row in rows:
+        parts = {key[len(VAL_ACC_PREFIX):-len(VAL_ACC_SUFFIX)]: value for key, value in row.items()
+                 if key.startswith(VAL_ACC_PREFIX) and key.endswith(VAL_ACC_SUFFIX)}
+        if not parts:
+            continue
+        total = sum(weights.get(source, 0.0) for source in parts)
+        if total <= 0:
+            raise ValueError(f"no validation weight for the sources {sorted(parts)}")
+        curve.append((row["step"], sum(weights.get(s, 0.0) * acc for s, acc in parts.items()) / total))
+    return curve
+
+
+def cost_to_reach(rows: Sequence[dict], curve: Sequence[tuple[int, float]], target: float,
+                  sequences_per_step: int) -> dict | None:
+    """Rollout tokens and training seconds spent up to the first validation at or above ``target``; None when
+    the run never reached it."""
+    reached = next((step for step, acc in curve if acc >= target - 1e-12), None)
+    if reached is None:
+        return None
+    upto = [row for row in rows if row.get("step", 0) <= reached]
+    return {"step": reached, "rollout_tokens": rollout_tokens(upto, sequences_per_step),
+            "seconds": float(sum(row.get(STEP_TIME_KEY, 0.0) for row in upto))}

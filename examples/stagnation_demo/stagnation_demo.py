@@ -27,7 +27,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path[:0] = [str(HERE), str(REPO)]
 
-from accounting import STAGNATION_KEYS, arm_summary, format_table, mean_of, rollout_tokens, step_metrics  # noqa: E402
+from accounting import (  # noqa: E402
+    STAGNATION_KEYS, arm_summary, cost_to_reach, format_table, mean_of, rollout_tokens, step_metrics,
+    val_accuracy_curve,
+)
 from settings import (  # noqa: E402
     ARMS, DEFAULT_ARMS, DEFAULT_SEEDS, DEFAULT_STEPS, DEMO_RECIPE, PAPER_TABLE4, QUICK_STEPS,
     arm_settings, cold_start_settings, seed_settings, stage2_settings,
@@ -189,11 +192,53 @@ class Demo:
             "prioritised_step_frac": mean_of(rows, "pad/prioritised"),
             "trained_rows_mean": mean_of(rows, "pad/num_selected"),
             "step1": step_metrics(rows, 1, (*STAGNATION_KEYS, "reward/acc/mean", "response_length/mean")),
+            # In-training validation (with trainer.test_freq) and the prompt scheduler's totals at the end.
+            "val_curve": val_accuracy_curve(rows, self.val_weights()),
+            "schedule": {k: v for k, v in (rows[-1] if rows else {}).items() if k.startswith("schedule/")},
             "wall_time_s": round(time.time() - began, 1), "train_time_s": round(trained, 1),
             "model": str(hf), "metrics_dir": str(folder / "metrics"), "settings": self.run_settings(),
         }
         write_json_atomic(folder / "result.json", result)
         return result
+
+    def val_weights(self) -> dict:
+        """Items per data source of the validation set, to weigh verl's per-source validation accuracies."""
+        import pandas as pd
+
+        counts = pd.read_parquet(self.assets / "data" / "mmrl" / "val.parquet")["data_source"].value_counts()
+        return {str(source): float(count) for source, count in counts.items()}
+
+    def reach_table(self, results: dict[str, list[dict]], reference: str = "pad") -> str:
+        """Rollout tokens and training time each arm needed to reach the ``reference`` arm's final in-training
+        validation accuracy (mean over its seeds); empty without in-training validation."""
+        # From each run's metrics, so results written before these columns existed are counted too.
+        rows_of = {id(r): load_rows(Path(r["metrics_dir"])) for runs in results.values() for r in runs}
+        weights = self.val_weights()
+        curve_of = {key: val_accuracy_curve(rows, weights) for key, rows in rows_of.items()}
+        finals = [curve_of[id(r)][-1][1] for r in results.get(reference, []) if curve_of[id(r)]]
+        if not finals:
+            return ""
+        target = sum(finals) / len(finals)
+        lines = [f"\nTo reach `{reference}`'s final in-training validation accuracy ({100 * target:.1f} %, mean over "
+                 "its seeds; verl's validation every `trainer.test_freq` steps):\n",
+                 "| arm | seeds that reached it | rollout tokens to reach it | training seconds to reach it "
+                 "| prompts skipped | scheduler precision | scheduler recall |", "|---|---|---|---|---|---|---|"]
+        for arm, runs in results.items():
+            costs = [cost_to_reach(rows_of[id(r)], curve_of[id(r)], target, self.sequences_per_step()) for r in runs]
+            hit = [c for c in costs if c is not None]
+            sched = [rows_of[id(r)][-1] if rows_of[id(r)] else {} for r in runs]
+
+            def mean_text(values, fmt):
+                values = [v for v in values if v is not None]
+                return fmt.format(sum(values) / len(values)) if values else ""
+
+            lines.append(
+                f"| {arm} | {len(hit)}/{len(runs)} | {mean_text([c['rollout_tokens'] for c in hit], '{:,.0f}')} "
+                f"| {mean_text([c['seconds'] for c in hit], '{:.0f}')} "
+                f"| {mean_text([s.get('schedule/skipped_cum') for s in sched], '{:.0f}')} "
+                f"| {mean_text([s.get('schedule/precision') for s in sched], '{:.2f}')} "
+                f"| {mean_text([s.get('schedule/recall') for s in sched], '{:.2f}')} |")
+        return "\n".join(lines) + "\n"
 
     # -- 4. outputs
     def write_outputs(self, results: dict[str, list[dict]], cold_val: dict) -> None:
@@ -213,7 +258,8 @@ class Demo:
             f"compare orderings, not values). At step 1 (mean over runs) "
             + ", ".join(f"`{k}` = {v:.2f}" for k, v in stagnation.items()) + ".\n\n"
         )
-        (self.out / "table.md").write_text(header + format_table(arms, cold_val, PAPER_TABLE4))
+        (self.out / "table.md").write_text(header + format_table(arms, cold_val, PAPER_TABLE4)
+                                           + self.reach_table(results))
         summary = {
             "settings": {
                 "arms": list(results), "seeds": self.args.seeds, "steps": self.args.steps,

@@ -49,3 +49,20 @@ def test_an_arm_names_its_variant_and_whether_the_prompt_scheduler_runs():
     assert arm_settings("pad") == ["algorithm.pad.variant=pad"]
     assert arm_settings("pad+schedule") == ["algorithm.pad.variant=pad", "algorithm.schedule.enable=true"]
     assert all(arm_settings(arm)[0].split("=")[1] in ("grpo", "filter", "random", "pad", "official") for arm in ARMS)
+
+
+def test_the_validation_curve_weights_sources_by_their_items_and_the_cost_to_reach_counts_up_to_that_step():
+    rows = [
+        {"step": 1, "response_length/mean": 10.0, "timing_s/step": 2.0},
+        {"step": 2, "response_length/mean": 20.0, "timing_s/step": 3.0,
+         "val-core/a/acc/mean@1": 0.5, "val-core/b/acc/mean@1": 0.2, "val-aux/a/acc/mean@1": 9.0},
+        {"step": 3, "response_length/mean": 30.0, "timing_s/step": 4.0},
+        {"step": 4, "response_length/mean": 40.0, "timing_s/step": 5.0,
+         "val-core/a/acc/mean@1": 0.8, "val-core/b/acc/mean@1": 0.5},
+    ]
+    curve = accounting.val_accuracy_curve(rows, {"a": 3, "b": 1})
+    assert curve == [(2, pytest.approx(0.425)), (4, pytest.approx(0.725))]  # (3*0.5 + 0.2)/4, (3*0.8 + 0.5)/4
+    cost = accounting.cost_to_reach(rows, curve, 0.7, sequences_per_step=8)
+    assert cost == {"step": 4, "rollout_tokens": 8 * (10 + 20 + 30 + 40), "seconds": 14.0}
+    assert accounting.cost_to_reach(rows, curve, 0.42, 8)["step"] == 2
+    assert accounting.cost_to_reach(rows, curve, 0.9, 8) is None
