@@ -13,6 +13,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from verl_ext.import_hooks import wrap_once
+
 logger = logging.getLogger(__name__)
 
 # Defaults for vLLM's CPU environment in the rollout servers; a value in the launching environment wins.
@@ -54,14 +56,12 @@ def _keep_weight_dispatch(dispatch):
             return dispatch(layer, remove_weight)  # not a dense linear layer: vLLM's own handling
         layer.cpu_linear = lambda x, weight, bias: torch.nn.functional.linear(x, weight, bias)
 
-    keep_weight.__revisual_patched__ = True
     return keep_weight
 
 
 def keep_linear_weights(layers_utils) -> None:
     """Install :func:`_keep_weight_dispatch` (callers import the function at call time, so the module attribute is enough)."""
-    if not getattr(layers_utils.dispatch_cpu_unquantized_gemm, "__revisual_patched__", False):
-        layers_utils.dispatch_cpu_unquantized_gemm = _keep_weight_dispatch(layers_utils.dispatch_cpu_unquantized_gemm)
+    wrap_once(layers_utils, "dispatch_cpu_unquantized_gemm", _keep_weight_dispatch)
 
 
 def _original_error_first(transfer):
@@ -80,15 +80,12 @@ def _original_error_first(transfer):
             logger.error("weight transfer clean-up failed (%s) after the error below", cleanup_error)
             raise original from cleanup_error
 
-    wrapper.__revisual_patched__ = True
     return wrapper
 
 
 def surface_transfer_errors(transfer_module) -> None:
     # The receiver only: its frame holds the views into the buffer (the sender's copies go into it).
-    receiver = transfer_module.BucketedWeightReceiver
-    if not getattr(receiver.receive_weights, "__revisual_patched__", False):
-        receiver.receive_weights = _original_error_first(receiver.receive_weights)
+    wrap_once(transfer_module.BucketedWeightReceiver, "receive_weights", _original_error_first)
 
 
 def _traced_update(update):
@@ -102,7 +99,6 @@ def _traced_update(update):
             write_engine_weights(self.model_runner.model, Path(folder))
         return result
 
-    wrapper.__revisual_patched__ = True
     return wrapper
 
 
@@ -118,9 +114,7 @@ def write_engine_weights(model, folder: Path) -> Path:
 
 
 def trace_weight_syncs(rollout_utils) -> None:
-    cls = rollout_utils.vLLMColocateWorkerExtension
-    if not getattr(cls.update_weights_from_ipc, "__revisual_patched__", False):
-        cls.update_weights_from_ipc = _traced_update(cls.update_weights_from_ipc)
+    wrap_once(rollout_utils.vLLMColocateWorkerExtension, "update_weights_from_ipc", _traced_update)
 
 
 def install_hooks(when_imported) -> None:
