@@ -39,6 +39,22 @@ def rollout_env(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+# An offline engine's share of the cpu_rollout=vllm option (verl_ext/config/cpu_rollout/vllm.yaml):
+# no inductor compile at start-up, and a KV cache sized for tiny models instead of half the RAM.
+CPU_ENGINE_KWARGS = {"enforce_eager": True, "kv_cache_memory_bytes": 256 * 2**20}
+
+
+def cpu_engine_kwargs(environ) -> dict:
+    """Settings for a ``vllm.LLM`` built in this process on the CPU (revisual_eval's VLLMEngine).
+
+    The engine's worker processes inherit this process's environment, so vLLM's CPU variables
+    (:func:`rollout_env`) are set here where they are not set already.
+    """
+    for name, value in rollout_env(environ).items():
+        environ.setdefault(name, value)
+    return dict(CPU_ENGINE_KWARGS)
+
+
 def _keep_weight_dispatch(dispatch):
     """vLLM-CPU repacks each linear weight for oneDNN after loading and leaves an empty parameter.
 
