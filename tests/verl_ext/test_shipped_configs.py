@@ -177,6 +177,17 @@ def test_the_cpu_vllm_option_composes_on_the_cpu_profile_and_passes_verls_valida
     assert cfg.trainer.device == "cpu"  # still the CPU profile underneath
 
 
+@pytest.mark.parametrize("name", ["revisual_stage2", "revisual_stage3"])
+def test_the_rollout_returns_log_probs_of_the_actors_distribution(name, monkeypatch):
+    # top_p < 1 with verl's processed_logprobs would renormalise the rollout's probabilities over the
+    # nucleus; raw log-probs are the actor's only at temperature 1.
+    rollout = rl_stage(name, "gpu", monkeypatch).actor_rollout_ref.rollout
+    assert rollout.top_p < 1 and rollout.logprobs_mode == "raw_logprobs" and rollout.temperature == 1.0
+    hot = rl_stage(name, "gpu", monkeypatch, extra=["actor_rollout_ref.rollout.temperature=0.7"])
+    with pytest.raises(ValueError, match="before the sampling temperature"):
+        validate_revisual_config(hot)
+
+
 def test_cpu_main_job_changes_sizes_only_and_composes():
     from verl_ext.stages.pipeline import cpu_main_job_args
 
