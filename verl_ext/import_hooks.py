@@ -100,3 +100,19 @@ def pending() -> list[str]:
     """Modules with callbacks still waiting for their first import (for diagnostics and tests)."""
     with _lock:
         return sorted(_callbacks)
+
+
+PATCHED_FLAG = "__revisual_patched__"
+
+
+def wrap_once(owner, name: str, make_wrapper: Callable) -> None:
+    """Replace ``owner.name`` with ``make_wrapper(original)`` unless an earlier call already did.
+
+    The plugin can be loaded twice in one process (the entry point and VERL_USE_EXTERNAL_MODULES),
+    and a second wrapper around the first would run the patch twice.
+    """
+    current = getattr(owner, name)
+    if not getattr(current, PATCHED_FLAG, False):
+        wrapper = make_wrapper(current)
+        setattr(wrapper, PATCHED_FLAG, True)
+        setattr(owner, name, wrapper)

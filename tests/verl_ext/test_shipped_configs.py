@@ -154,13 +154,18 @@ BACKEND_AND_SIZE_KEYS = {
     "trainer.total_training_steps", "trainer.val_before_train", "trainer.test_freq", "trainer.save_freq",
     "trainer.experiment_name", "ray_kwargs.ray_init.num_cpus", "ray_kwargs.ray_init.num_gpus",
     "transfer_queue.backend.SimpleStorage.num_data_storage_units",
+    # cpu_rollout=vllm: vLLM's CPU backend (eager, no sleep mode, an explicit KV cache, a small bucket).
+    "actor_rollout_ref.rollout.enable_sleep_mode", "actor_rollout_ref.rollout.enforce_eager",
+    "actor_rollout_ref.rollout.engine_kwargs.vllm.kv_cache_memory_bytes",
+    "actor_rollout_ref.rollout.checkpoint_engine.update_weights_bucket_megabytes",
 }
 """The learning rate scales with the model (the tiny model needs larger steps than a 7B one).
 ``reward.length_budget`` and the entropy warm-up are lengths in tokens and steps: the CPU profile scales
 them to its response length and run length (test below), it does not switch them off."""
 
 
-@pytest.mark.parametrize("profile", ["device_profile/cpu.yaml", "text_rl_profile/cpu.yaml", "sft_profile/cpu.yaml"])
+@pytest.mark.parametrize("profile", ["device_profile/cpu.yaml", "text_rl_profile/cpu.yaml", "sft_profile/cpu.yaml",
+                                     "cpu_rollout/vllm.yaml"])
 def test_cpu_profiles_change_backends_and_sizes_only(profile):
     extra = _profile_keys(profile) - BACKEND_AND_SIZE_KEYS
     assert not extra, f"{profile} changes algorithm settings: {sorted(extra)}"
@@ -182,6 +187,28 @@ def test_cpu_profile_keeps_the_production_algorithm(monkeypatch):
     cpu_anneal = cpu.algorithm.entropy_anneal
     assert 0 < cpu_anneal.warmup_steps <= cpu.trainer.total_training_steps
     assert 0 < cpu.reward.length_budget < cpu.data.max_response_length
+
+
+@pytest.mark.parametrize("name", ["revisual_stage2", "revisual_stage3"])
+def test_the_cpu_vllm_option_composes_on_the_cpu_profile_and_passes_verls_validation(name, monkeypatch):
+    cfg = rl_stage(name, "cpu", monkeypatch, extra=["+cpu_rollout=vllm"])
+    verl_validate(cfg)
+    rollout = cfg.actor_rollout_ref.rollout
+    assert rollout.name == "vllm" and rollout.enforce_eager and not rollout.enable_sleep_mode
+    assert not rollout.free_cache_engine and rollout.checkpoint_engine.update_weights_bucket_megabytes == 64
+    assert rollout.engine_kwargs.vllm.kv_cache_memory_bytes == 256 * 2**20
+    assert cfg.trainer.device == "cpu"  # still the CPU profile underneath
+
+
+@pytest.mark.parametrize("name", ["revisual_stage2", "revisual_stage3"])
+def test_the_rollout_returns_log_probs_of_the_actors_distribution(name, monkeypatch):
+    # top_p < 1 with verl's processed_logprobs would renormalise the rollout's probabilities over the
+    # nucleus; raw log-probs are the actor's only at temperature 1.
+    rollout = rl_stage(name, "gpu", monkeypatch).actor_rollout_ref.rollout
+    assert rollout.top_p < 1 and rollout.logprobs_mode == "raw_logprobs" and rollout.temperature == 1.0
+    hot = rl_stage(name, "gpu", monkeypatch, extra=["actor_rollout_ref.rollout.temperature=0.7"])
+    with pytest.raises(ValueError, match="before the sampling temperature"):
+        validate_revisual_config(hot)
 
 
 def test_cpu_main_job_changes_sizes_only_and_composes():

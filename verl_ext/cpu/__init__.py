@@ -103,6 +103,10 @@ def install_hooks(when_imported) -> None:
         when_imported("torch.distributed.distributed_c10d", _patch_process_group)
         when_imported("verl.workers.engine.fsdp.transformer_impl", _patch_offload_policy)
         when_imported("verl.utils.tokenizer", _register_processor)
+        # The vLLM rollout on the CPU (the production-parity tests, cpu_rollout=vllm); inert without vLLM.
+        from verl_ext.cpu import vllm_bridges
+
+        vllm_bridges.install_hooks(when_imported)
 
 
 def enable_cpu_support() -> None:

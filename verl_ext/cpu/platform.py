@@ -128,5 +128,11 @@ class PlatformCPU(PlatformBase):
     def is_ipc_supported(self) -> bool:
         return False
 
+    def rollout_env_vars(self) -> dict[str, str]:
+        # vLLM's CPU settings for the rollout servers verl starts (thread binding, KV space).
+        from verl_ext.cpu.vllm_bridges import rollout_env
+
+        return rollout_env(os.environ)
+
     def cudart(self) -> Any:
         return None
