@@ -50,6 +50,7 @@ from verl_ext.stages.outputs import (
 )
 from verl_ext.preflight.run_lock import RunFolderLocked, RunLock
 from verl_ext.stages.stopping import Stopped, Supervisor
+from verl_ext.tempdirs import remove_stale_siblings
 
 SUMMARY_FILE = "run_summary.json"
 PREFIX = "[pipeline]"
@@ -333,6 +334,10 @@ class Pipeline:
         with self.supervisor, RunLock(self.run_dir, "pipeline run folder", hint="give this pipeline another --run-dir") as lock:
             if warning := lock.stale_warning():
                 print(f"{PREFIX} warning: {warning}", flush=True)
+            for stage in STAGES:
+                # Merges killed half-way (each up to the model's size); this run holds the folder's lock.
+                for path in remove_stale_siblings(self.stage_dir(stage), f".{MODEL_SUBDIR}.merging."):
+                    print(f"{PREFIX} removed {path}, left by an interrupted merge", flush=True)
             self.summary["stages"] = read_summary(self.run_dir / SUMMARY_FILE).get("stages", {})
             started = time.time()
             for stage in self.stages:

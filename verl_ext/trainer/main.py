@@ -140,7 +140,10 @@ def run(config) -> None:
     from verl_ext.plugin import assert_registered
     from verl_ext.settings import validate_revisual_config
 
+    from verl_ext.preflight import check_settings
+
     check_required_paths(config)
+    check_settings(config)  # numbers of the wrong type, before anything converts them; exit 2 if not
     validate_revisual_config(config)
     assert_registered()
     from verl_ext.preflight import prepare_rl_run
