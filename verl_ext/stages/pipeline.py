@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -269,7 +270,7 @@ class Pipeline:
         started = time.time()
         code = self.run_child(cmd, log_file, env)
         if code != 0:
-            raise StageFailed(stage, code, log_file)
+            raise StageFailed(stage, code, log_file, out / "checkpoints")
         if stage.merges_after:
             merged = merge_latest_checkpoint(out / "checkpoints", out / MODEL_SUBDIR, source_model=model)
         else:
@@ -403,11 +404,11 @@ def format_val_table(rows: list[tuple[str, dict]]) -> str:
 
 
 class StageFailed(RuntimeError):
-    def __init__(self, stage: Stage, code: int, log_file: Path):
+    def __init__(self, stage: Stage, code: int, log_file: Path, checkpoints: Path | None = None):
         tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-30:]) if log_file.exists() else ""
         # A full disk is reported deep inside a worker's traceback; the first line says it, with the file.
         full = no_space_line(log_file)
-        space = f"no space left on the device: {full}\n" if full else ""
+        space = f"no space left on the device: {full}\n{disk_state(checkpoints)}" if full else ""
         super().__init__(f"stage {stage.number} ({stage.title}) exited with {code}; log: {log_file}\n{space}{tail}")
         self.code = code
 
@@ -444,6 +445,17 @@ def no_space_line(log_file: Path) -> str | None:
         if _NO_SPACE.search(line):
             return line.strip()
     return None
+
+
+def disk_state(folder: Path | None) -> str:
+    """Free space where ``folder`` lives and its newest file (the save a full disk most likely cut off)."""
+    if folder is None or not folder.exists():
+        return ""
+    free = shutil.disk_usage(folder).free / 2**20
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    newest = max(files, key=lambda p: p.stat().st_mtime, default=None)
+    return (f"  {free:.0f} MiB free on the disk of {folder}"
+            + (f"; the newest file there, probably the one being written: {newest}" if newest else "") + "\n")
 
 
 def default_sft_nproc() -> int:
