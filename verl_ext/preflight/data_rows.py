@@ -19,6 +19,7 @@ Here, before Ray:
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 from pathlib import Path
 
@@ -92,15 +93,21 @@ def check_rows(file: str, prompt_key: str) -> int:
     return table.num_rows
 
 
+@functools.lru_cache(maxsize=2)
+def tokenizer_and_processor(path: str, trust_remote_code: bool):
+    """Loaded once for the train and the val files, the way verl's main loads them."""
+    from verl.utils import hf_processor, hf_tokenizer
+
+    return (hf_tokenizer(path, trust_remote_code=trust_remote_code),
+            hf_processor(path, trust_remote_code=trust_remote_code, use_fast=True))
+
+
 def count_fitting(config, key: str, files: list, rows: int) -> tuple[int, int]:
     """``(measured rows, rows that fit)`` by verl's own filter (its dataset class, tokenizer and processor)."""
     from verl.trainer.ppo.utils import create_rl_dataset
-    from verl.utils import hf_processor, hf_tokenizer
 
     model = config.actor_rollout_ref.model
-    trust = bool(model.get("trust_remote_code", False))
-    tokenizer = hf_tokenizer(model.path, trust_remote_code=trust)
-    processor = hf_processor(model.path, trust_remote_code=trust, use_fast=True)
+    tokenizer, processor = tokenizer_and_processor(str(model.path), bool(model.get("trust_remote_code", False)))
     data_config = OmegaConf.create(OmegaConf.to_container(config.data, resolve=True))
     with open_dict(data_config):
         data_config.filter_overlong_prompts = True
