@@ -180,7 +180,7 @@ def choose_resume_checkpoint(root: str | os.PathLike, resume_mode: str, resume_f
         return ResumeChoice(target)
     step_match = _STEP_DIR.match(target.name)
     intact = latest_intact(target.parent, below=int(step_match.group(1)) if step_match else None)
-    return _damaged(f"the checkpoint to resume from, {target}", problems, intact, on_corrupt, target.parent)
+    return _damaged(f"the checkpoint to resume from, {target},", problems, intact, on_corrupt, target.parent)
 
 
 def _damaged(what: str, problems: list[str], intact: Path | None, on_corrupt: str, folder: Path) -> ResumeChoice:
