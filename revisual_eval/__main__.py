@@ -135,14 +135,14 @@ def generate_config(args):
 
 def run_generate(args) -> int:
     from revisual_eval.generate import generate
-    from verl_ext.preflight.run_lock import RunFolderLocked, RunLock
+    from revisual_eval.runfiles import RunFolderBusy, generating_into
 
     cfg = generate_config(args)
     try:
         # Two generations appending to one --out wrote every row twice; the second is refused, naming the first.
-        with RunLock(Path(cfg.out), "evaluation run folder (--out)", hint="wait for it, or give another --out"):
+        with generating_into(Path(cfg.out)):
             progress = generate(cfg, progress=not args.no_progress)
-    except RunFolderLocked as exc:
+    except RunFolderBusy as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     failed = {name: state.error for name, state in progress.items() if state.error}

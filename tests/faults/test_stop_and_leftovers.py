@@ -124,15 +124,16 @@ def eval_generate(data, out):
 
 def test_a_second_generate_on_one_out_is_refused_in_one_line(tmp_path, capsys):
     data, out = write_fixture_data(tmp_path / "data"), tmp_path / "run"
+    # The first generation: a real process holding the folder as generate does, for as long as it runs.
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from verl_ext.preflight.run_lock import RunLock; "
-         f"RunLock({str(out)!r}, 'evaluation run folder (--out)', 'x').acquire(); print('held', flush=True); "
-         "time.sleep(600)"], env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, text=True)
+        [sys.executable, "-c", "import time; from pathlib import Path; from revisual_eval.runfiles import generating_into\n"
+         f"with generating_into(Path({str(out)!r})):\n    print('held', flush=True); time.sleep(600)"],
+        env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         assert eval_generate(data, out) == 2
         err = capsys.readouterr().err
-        assert err.startswith("error: the evaluation run folder (--out)") and f"pid {holder.pid}" in err
+        assert err.startswith(f"error: {out}: another generate is writing to this --out (pid {holder.pid} on ")
         assert err.count("\n") == 1 and not (out / "mathvista.jsonl").exists()
     finally:
         holder.kill()
