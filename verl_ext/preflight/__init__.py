@@ -112,7 +112,7 @@ def check_settings(config) -> None:
 
 
 def prepare_rl_run(config) -> None:
-    """Stages 2 and 3, in the driver before Ray starts: settings, reward terms, lock, checkpoint, data, Python path."""
+    """Stages 2 and 3, in the driver before Ray starts: reward terms, lock, checkpoint, images, data, Python path."""
     try:
         check_reward_terms(config)
         checkpoints = lock_checkpoint_folder(config)

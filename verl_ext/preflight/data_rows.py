@@ -134,7 +134,12 @@ def check_data(config, say) -> None:
         if not Path(str(config.actor_rollout_ref.model.path)).is_dir():
             continue  # a hub name or remote model: its tokenizer is not here to count with
         rows = sum(counts)
-        measured, kept = count_fitting(config, key, local, rows)
+        try:
+            measured, kept = count_fitting(config, key, local, rows)
+        except Exception as error:  # noqa: BLE001 - a count that fails must not stop a launch verl may run
+            say(f"warning: data.{key}: could not count the prompts over data.max_prompt_length "
+                f"({type(error).__name__}: {error}); verl filters them when it builds its dataset")
+            continue
         names = ", ".join(local)
         if kept == 0:
             raise BadData(
