@@ -190,6 +190,10 @@ def run_conversion(builder: RowBuilder, options: ConvertOptions) -> ValidationRe
         for writer in writers.values():
             writer.abort()
         report.details["error"] = str(error)
+        # The outputs were removed, not moved into place: nothing was written. What was converted is kept apart.
+        if any(report.written.values()):
+            report.details["rows_converted_before_the_error"] = dict(report.written)
+        report.written = {split: 0 for split in report.written}
         if options.report:
             try:
                 report.write(options.report)

@@ -188,7 +188,8 @@ def iter_json_values(path: str, chunk_chars: int = JSON_CHUNK_CHARS) -> Iterator
                     break
                 except json.JSONDecodeError as error:
                     if at_eof:
-                        raise InputError(f"{path}: invalid JSON after row {row - 1}: {error}") from None
+                        where = f"row {row} (after row {row - 1})" if row else "row 0 (the first)"
+                        raise InputError(f"{path}: invalid JSON at {where}: {error}") from None
                     at_eof = not refill()
             escaped = _ESCAPED_BYTE.search(buffer, position, end)
             position = end

@@ -15,13 +15,16 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-$( [ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python3 )}"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+# The stopping wrapper forwards SIGTERM/SIGINT/SIGHUP to the stage and every process it starts (Ray's
+# too), waits for them within REVISUAL_STOP_GRACE_S (60 s) and exits 128 + the signal.
+STOP=("$PYTHON" -m verl_ext.stages.stopping --)
 
 if [ "$#" -eq 0 ]; then
-  exec "$PYTHON" -m revisual_eval demo
+  exec "${STOP[@]}" "$PYTHON" -m revisual_eval demo
 fi
 if [ "$#" -lt 2 ]; then
   echo "usage: bash recipes/revisual_eval.sh MODEL_PATH DATA_ROOT [flags...]" >&2
   exit 2
 fi
 MODEL="$1"; DATA="$2"; shift 2
-exec "$PYTHON" -m revisual_eval run --model "$MODEL" --data-root "$DATA" "$@"
+exec "${STOP[@]}" "$PYTHON" -m revisual_eval run --model "$MODEL" --data-root "$DATA" "$@"

@@ -14,8 +14,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-$( [ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python3 )}"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+# The stopping wrapper forwards SIGTERM/SIGINT/SIGHUP to the stage and every process it starts (Ray's
+# too), waits for them within REVISUAL_STOP_GRACE_S (60 s) and exits 128 + the signal.
+STOP=("$PYTHON" -m verl_ext.stages.stopping --)
 NPROC="${NPROC_PER_NODE:-$("$PYTHON" -c 'import torch; print(max(1, torch.cuda.device_count()))' 2>/dev/null || echo 1)}"
 if [ "$NPROC" -gt 1 ]; then
-  exec "$PYTHON" -m torch.distributed.run --standalone --nproc_per_node="$NPROC" -m verl_ext.stages.sft "$@"
+  exec "${STOP[@]}" "$PYTHON" -m torch.distributed.run --standalone --nproc_per_node="$NPROC" -m verl_ext.stages.sft "$@"
 fi
-exec "$PYTHON" -m verl_ext.stages.sft "$@"
+exec "${STOP[@]}" "$PYTHON" -m verl_ext.stages.sft "$@"

@@ -15,4 +15,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-$( [ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python3 )}"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-exec "$PYTHON" -m verl_ext.stages.text_rl "$@"
+# The stopping wrapper forwards SIGTERM/SIGINT/SIGHUP to the stage and every process it starts (Ray's
+# too), waits for them within REVISUAL_STOP_GRACE_S (60 s) and exits 128 + the signal.
+STOP=("$PYTHON" -m verl_ext.stages.stopping --)
+exec "${STOP[@]}" "$PYTHON" -m verl_ext.stages.text_rl "$@"

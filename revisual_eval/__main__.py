@@ -135,8 +135,16 @@ def generate_config(args):
 
 def run_generate(args) -> int:
     from revisual_eval.generate import generate
+    from revisual_eval.runfiles import RunFolderBusy, generating_into
 
-    progress = generate(generate_config(args), progress=not args.no_progress)
+    cfg = generate_config(args)
+    try:
+        # Two generations appending to one --out wrote every row twice; the second is refused, naming the first.
+        with generating_into(Path(cfg.out)):
+            progress = generate(cfg, progress=not args.no_progress)
+    except RunFolderBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     failed = {name: state.error for name, state in progress.items() if state.error}
     for name, message in failed.items():
         print(f"error: {name}: {message}", file=sys.stderr)

@@ -35,7 +35,7 @@ class JudgeSettings:
     concurrency: int = 8
     """Calls in flight at once."""
     timeout_s: float = 120.0
-    """Limit for one HTTP call (connect, send, wait, read)."""
+    """Total limit for one HTTP call (connect, send, wait, read), not per read: see ``judge_deadline``."""
     retries: int = 3
     """Further attempts after a failed one."""
     backoff_s: float = 1.0
@@ -75,7 +75,11 @@ class JudgeClient:
 
         self.settings = settings
         self.cache = cache
-        self._client = OpenAI(base_url=settings.url, api_key=settings.api_key, timeout=settings.timeout_s, max_retries=0)
+        from revisual_eval.judge_deadline import deadline_http_client
+
+        # timeout_s bounds the whole call, not each read (a trickling judge never hit httpx's read timeout).
+        self._client = OpenAI(base_url=settings.url, api_key=settings.api_key, timeout=settings.timeout_s, max_retries=0,
+                              http_client=deadline_http_client(settings.timeout_s))
         self._lock = threading.Lock()
         self._failures_in_a_row = 0
         self.calls = 0

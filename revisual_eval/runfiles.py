@@ -8,8 +8,12 @@ written; reading tolerates (and on request cuts off) such a truncated last line.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import socket
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from revisual_eval.errors import EvalDataError
@@ -112,6 +116,40 @@ class RowWriter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+GENERATE_LOCK = ".generate.lock"
+
+
+class RunFolderBusy(EvalDataError):
+    """Another generation holds this ``--out``."""
+
+
+@contextmanager
+def generating_into(out: Path):
+    """Hold ``out`` for one generation: two appending to one folder wrote every row twice.
+
+    ``fcntl.flock`` on ``out/.generate.lock``, which the kernel releases when its holder dies; the file
+    names the holder for the refusal. (The training runs' ``verl_ext.preflight.run_lock`` is not used:
+    its package needs the training dependencies, and generation runs without them.)"""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    handle = open(out / GENERATE_LOCK, "a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "a process that left no record"
+            raise RunFolderBusy(out, f"another generate is writing to this --out ({holder}); wait for it to end, "
+                                     "or give another --out") from None
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        handle.flush()
+        yield
+        handle.truncate(0)
+    finally:
+        handle.close()
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -74,6 +74,28 @@ def attach_data_references(path: Path, benchmark: str, rows: list[dict], referen
     return [{**row, "reference": references[row["id"]]} for row in rows], missing
 
 
+def unique_rows(path: Path, rows: list[dict], notes: list[str]) -> dict:
+    """One row per (id, sample). A resumed run never writes a key twice, but two runs on one folder or a
+    merged file may: identical copies are dropped and counted in ``notes``; copies with different
+    responses are refused, naming the key and both rows, since either could be the one meant."""
+    unique: dict[tuple, dict] = {}
+    where: dict[tuple, int] = {}
+    dropped = 0
+    for index, row in enumerate(rows):
+        key = (row["id"], row["sample"])
+        if key not in unique:
+            unique[key], where[key] = row, index
+        elif row["response"] == unique[key]["response"]:
+            dropped += 1
+        else:
+            raise EvalDataError(path, f"item {key[0]!r} sample {key[1]} appears twice with different responses "
+                                      f"(rows {where[key]} and {index}, counting rows from 0); keep the one you "
+                                      "mean and score again", row=index, field="response")
+    if dropped:
+        notes.append(f"dropped {dropped} duplicate row{'s' if dropped > 1 else ''} (same item, sample and response)")
+    return unique
+
+
 def score_benchmark(run_dir: Path, benchmark: str, data_root: Path | None, run_config: dict, paths=None, judge=None, progress: bool = True) -> BenchmarkScore:
     """Score one benchmark's run file in place and compute its metric (and its judged metric)."""
     path = run_file(run_dir, benchmark)
@@ -91,8 +113,7 @@ def score_benchmark(run_dir: Path, benchmark: str, data_root: Path | None, run_c
     if references is not None:
         samples = int(run_config.get("samples", {}).get(benchmark, DEFAULT_SAMPLES.get(benchmark, 1)))
         rows, missing = attach_data_references(path, benchmark, rows, references, expected, samples, notes)
-    # One row per (id, sample): a resumed run never writes a key twice, but a merged file might.
-    unique = {(row["id"], row["sample"]): row for row in rows}
+    unique = unique_rows(path, rows, notes)
     scored = score_rows(benchmark, [drop_judge_fields(row) for row in unique.values()])
     judged_result = tally = None
     if judge is not None:

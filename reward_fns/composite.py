@@ -70,6 +70,35 @@ def _wanted_inputs(fn: Callable) -> tuple[set[str], bool]:
     return {p.name for p in params if p.name in TERM_INPUTS}, takes_kwargs
 
 
+def term_signature_problem(fn: Callable) -> str | None:
+    """Why the scorer cannot call ``fn`` (it passes the inputs of :data:`TERM_INPUTS` by name), or None.
+
+    Without this check such a term failed in every scoring process, sample by sample, and the run
+    stopped only at ``reward.abort_failed_frac``."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None  # a builtin without a signature: its call is its own check
+    for param in params:
+        required = param.default is inspect.Parameter.empty
+        if param.kind is inspect.Parameter.POSITIONAL_ONLY and required:
+            return (f"{_where(fn)}: parameter {param.name!r} is positional-only; the scorer passes its inputs "
+                    "by name")
+        if param.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY) and required \
+                and param.name not in TERM_INPUTS:
+            return (f"{_where(fn)}: needs parameter {param.name!r}, which the scorer does not pass; a term may "
+                    f"take any of {', '.join(TERM_INPUTS)} (or give {param.name!r} a default)")
+    return None
+
+
+def _where(fn: Callable) -> str:
+    name = getattr(fn, "__qualname__", repr(fn))
+    try:
+        return f"{name} ({inspect.getsourcefile(fn)}, line {inspect.getsourcelines(fn)[1]})"
+    except (OSError, TypeError):
+        return name
+
+
 class CompositeReward:
     """``score = sum(weight * term)`` over named terms; picklable, so it can run in a scoring
     process.
@@ -94,7 +123,9 @@ class CompositeReward:
         self.terms: list[tuple[str, str, float]] = []  # (metric name, portable spec, weight)
         taken: set[str] = set()
         for spec, weight in parse_terms(terms):
-            get_reward(spec)  # fail now, with the spec in the message, rather than in a worker
+            # Fail now, with the spec in the message, rather than in a worker for every sample.
+            if problem := term_signature_problem(get_reward(spec)):
+                raise TypeError(f"reward.terms: {spec!r}: {problem}")
             name = term_metric_name(spec, taken)
             taken.add(name)
             self.terms.append((name, portable_spec(spec), weight))

@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from verl_ext.tempdirs import built_in_place, remove_stale_siblings
 
 # Qwen's special tokens, in Qwen's order, so prompts look like the real model's.
 SPECIAL_TOKENS = [
@@ -255,14 +256,20 @@ def build_tiny_model(out_dir: str | os.PathLike, seed: int = 0, size: "TinySize 
     The folder is written to a temporary sibling and renamed into place, so a crash never
     leaves a half-written model that a later run would take for a complete one.
     """
-    import torch
-    from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
-
     out = Path(out_dir).expanduser().resolve()
     if (out / "config.json").exists() and (out / "model.safetensors").exists():
+        remove_stale_siblings(out.parent, f"{out.name}.")  # a later build that was interrupted
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
+    # An interrupted build left its folder here: removed now, and this one is removed if it fails.
+    with built_in_place(out, f"{out.name}.") as tmp:
+        _write_tiny_model(tmp, seed, size, warm)
+    return out
+
+
+def _write_tiny_model(tmp: Path, seed: int, size: "TinySize | str", warm: WarmStart | None) -> None:
+    import torch
+    from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
 
     tokenizer = build_tokenizer(tmp)
     config = build_config(tokenizer, size)
@@ -279,13 +286,6 @@ def build_tiny_model(out_dir: str | os.PathLike, seed: int = 0, size: "TinySize 
     (tmp / "chat_template.jinja").write_text(CHAT_TEMPLATE)
     if warm is not None:
         warm_start(tmp, warm)
-    if out.exists():
-        # An incomplete folder from an interrupted build: replace it.
-        import shutil
-
-        shutil.rmtree(out)
-    os.replace(tmp, out)
-    return out
 
 
 def _user_parts(content: str) -> list[dict]:

@@ -66,6 +66,7 @@ def test_a_damaged_resume_checkpoint_is_refused_offering_the_latest_intact_one(t
     with pytest.raises(CorruptCheckpoint) as refused:
         choose_resume_checkpoint(tmp_path, "auto", None, "fail")
     message = str(refused.value)
+    assert message.startswith(f"the checkpoint to resume from, {tmp_path / 'global_step_3'}, is damaged: ")
     assert f"{tmp_path / 'global_step_3' / 'actor' / 'model_world_size_1_rank_0.pt'}: not a complete zip archive" in message
     assert f"The latest intact checkpoint is {tmp_path / 'global_step_1'}: resume from it with " \
            "trainer.on_corrupt_checkpoint=use_intact" in message

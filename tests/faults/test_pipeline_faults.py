@@ -25,15 +25,19 @@ def complete_stage(run_dir, name, steps):
     return record
 
 
-def test_rerunning_some_stages_keeps_the_summary_of_the_others(tmp_path, launch):
+def test_rerunning_some_stages_keeps_the_summary_of_the_others_and_clears_stale_merges(tmp_path, launch):
     run_dir = tmp_path / "run"
     stage1 = {**complete_stage(run_dir, "stage1_cold_start", 4), "status": "ran"}
     complete_stage(run_dir, "stage2_mrl", 3)
     complete_stage(run_dir, "stage3_trl", 3)
     (run_dir / "run_summary.json").write_text(json.dumps(
         {"run_dir": str(run_dir), "stages": {"stage2_mrl": {"status": "old"}, "stage1_cold_start": stage1}}))
+    # A merge killed half-way (before this change such folders stayed forever, up to a model's size each).
+    stale_merge = run_dir / "stage2_mrl" / ".hf.merging.k2j3h4g5"
+    (stale_merge / "part").mkdir(parents=True)
     done = launch(tmp_path, "-m", "verl_ext.stages.pipeline", "--run-dir", run_dir, "--stages", "2,3")
     assert done.returncode == 0, done.stderr
+    assert not stale_merge.exists() and f"removed {stale_merge}, left by an interrupted merge" in done.stdout
     stages = json.loads((run_dir / "run_summary.json").read_text())["stages"]
     assert list(stages) == ["stage1_cold_start", "stage2_mrl", "stage3_trl"]
     assert stages["stage1_cold_start"] == stage1

@@ -1,7 +1,9 @@
-"""The whole pipeline on the CPU with the tiny model: stage 2 is killed with SIGKILL after its step-2
-checkpoint, the pipeline is rerun and must resume it (step count and entropy coefficient continuing,
-as the actor worker itself records them), finish stage 3, measure every stage before and after, and a
-third run must skip everything. One shared run (~5 min on 2 cores) feeds every test.
+"""The whole pipeline on the CPU with the tiny model: after stage 2's step-2 checkpoint the driver's pid
+alone gets ``kill -TERM`` (what Kubernetes, ``scancel`` and ``kill`` send); it must stop the stage and
+every process the run started (Ray's included) within the bound, note the stop in the stage log and exit
+143. The pipeline is rerun and must resume stage 2 (step count and entropy coefficient continuing, as
+the actor worker itself records them), finish stage 3, measure every stage before and after, and a third
+run must skip everything. One shared run (~5 min on 2 cores) feeds every test.
 """
 
 import json
@@ -23,6 +25,7 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 STAGE1_STEPS, STAGE2_STEPS, STAGE3_STEPS, KILL_AFTER_STEP = 4, 4, 3, 2
+STOP_BOUND_S = 30
 
 
 def pipeline_env(trace_dir):
@@ -43,6 +46,7 @@ def pipeline_env(trace_dir):
         "PIPELINE_EVAL_ITEMS": "12",
         "PIPELINE_EVAL_SAMPLES": "2",
         "REVISUAL_ACTOR_TRACE": str(trace_dir),
+        "REVISUAL_STOP_GRACE_S": str(STOP_BOUND_S),
     }
 
 
@@ -75,18 +79,56 @@ def wait_for_stage2_checkpoint(run_dir, proc, timeout_s=600):
     raise AssertionError("stage 2 never reached its checkpoint")
 
 
+def process_table():
+    """``{pid: (ppid, start time)}`` of every live, non-zombie process (Linux ``/proc``)."""
+    table = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] != "Z":
+            table[int(entry.name)] = (int(fields[1]), fields[19])
+    return table
+
+
+def descendants(root):
+    """``{(pid, start time)}`` of every process below ``root``: the stage, its Ray head and workers."""
+    table = process_table()
+    found, frontier = set(), {root}
+    while frontier:
+        children = {pid for pid, (ppid, _) in table.items() if ppid in frontier}
+        found |= {(pid, table[pid][1]) for pid in children}
+        frontier = children
+    return found
+
+
+def still_alive(processes):
+    table = process_table()
+    return {(pid, start) for pid, start in processes if table.get(pid, (None, None))[1] == start}
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     work = tmp_path_factory.mktemp("pipeline")
     run_dir = work / "run"
     first_log = open(work / "first.log", "w")
-    # A new session, so the kill reaches the stage process and its Ray processes too.
     proc = subprocess.Popen(pipeline_cmd(run_dir), cwd=work, env=pipeline_env(work / "trace-killed"),
-                            stdout=first_log, stderr=subprocess.STDOUT, start_new_session=True)
+                            stdout=first_log, stderr=subprocess.STDOUT)
+    started = set()
     try:
         killed_metrics = wait_for_stage2_checkpoint(run_dir, proc)
+        started = descendants(proc.pid)
+        os.kill(proc.pid, signal.SIGTERM)  # the driver's pid only, as `kill -TERM <pid>` does
+        # The timeout only stops a hung driver from blocking CI; the bound is checked by what survives it.
+        stop_code = proc.wait(timeout=STOP_BOUND_S + 120)
+        survivors = still_alive(started)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+        for pid, _ in still_alive(started):
+            os.kill(pid, signal.SIGKILL)
         proc.wait()
         first_log.close()
     killed = metrics_records(killed_metrics)
@@ -97,6 +139,8 @@ def run(tmp_path_factory):
     third = subprocess.run(pipeline_cmd(run_dir), cwd=work, env=pipeline_env(work / "trace-third"),
                            capture_output=True, text=True)
     return {"run_dir": run_dir, "killed_metrics": killed_metrics, "killed": killed, "second": second,
+            "stop_code": stop_code, "started": started, "survivors": survivors,
+            "first_output": (work / "first.log").read_text(),
             "summary": summary, "third": third, "resumed_trace": work / "trace-resumed"}
 
 
@@ -131,6 +175,19 @@ def test_all_three_stages_complete_and_hand_off(run):
     # Stage 3 trains with the KL loss.
     stage3_steps = [metrics_records(p) for p in sorted((run_dir / "stage3_trl" / "metrics").glob("*.jsonl"))]
     assert stage3_steps and all("actor/kl_loss" in data for records in stage3_steps for data in records.values())
+
+
+def test_sigterm_to_the_driver_stops_every_process_of_the_run_and_is_logged(run):
+    assert run["stop_code"] == 128 + signal.SIGTERM, run["first_output"][-3000:]
+    # The stage, Ray's head processes and its workers were all below the driver when the signal came.
+    assert len(run["started"]) >= 3
+    assert run["survivors"] == set()
+    stage_logs = sorted((run["run_dir"] / "stage2_mrl" / "logs").glob("stage2_mrl-*.log"))
+    stopped = stage_logs[0].read_text()
+    assert "SIGTERM received: forwarded to the stage's process group" in stopped
+    assert "SIGTERM received" in run["first_output"]
+    # Nothing was trained after the signal: the next checkpoint (step 4) never appeared before the rerun.
+    assert run["killed"] and max(run["killed"]) < STAGE2_STEPS
 
 
 def test_killed_stage2_resumes_step_count_and_entropy_coefficient(run):

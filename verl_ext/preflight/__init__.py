@@ -7,7 +7,11 @@ Each check refuses with one message that names the file and what to do, and exit
   is offered (``trainer.on_corrupt_checkpoint=use_intact`` resumes from it);
 * :mod:`.images`: every image of the RL data decodes (``data.on_bad_image=skip|fail``);
 * :mod:`.ray_paths`: a Python path with a space is quoted for Ray's worker start-up;
-* :mod:`.sft_length`: stage 1's ``total_training_steps`` fits in its epochs.
+* :mod:`.sft_length`: stage 1's ``total_training_steps`` fits in its epochs;
+* :mod:`.keys`: the numbers the launchers read have a number's type; every reward term imports and
+  has a signature the scorer can call;
+* :mod:`.data_rows`: the RL data files exist, their rows have the fields verl needs, and some prompt
+  fits in ``data.max_prompt_length`` (the count verl would drop is reported).
 
 The launchers call :func:`prepare_rl_run` (stages 2 and 3) or :func:`prepare_sft_run` (stage 1).
 """
@@ -21,7 +25,9 @@ from pathlib import Path
 from omegaconf import OmegaConf, open_dict
 
 from verl_ext.preflight.checkpoints import CorruptCheckpoint, choose_resume_checkpoint
+from verl_ext.preflight.data_rows import check_data
 from verl_ext.preflight.images import BadImages, usable_file
+from verl_ext.preflight.keys import check_number_keys, check_reward_terms
 from verl_ext.preflight.ray_paths import quote_python_path_for_ray
 from verl_ext.preflight.run_lock import RunFolderLocked, RunLock
 from verl_ext.preflight.sft_length import check_sft_steps_fit
@@ -58,12 +64,12 @@ def lock_checkpoint_folder(config) -> Path:
     return folder
 
 
-def apply_resume_choice(config, announce: bool = True) -> None:
+def apply_resume_choice(config, announce: bool = True, needs_actor: bool = False) -> None:
     """Point verl at an intact checkpoint, or refuse naming the damaged files (see :mod:`.checkpoints`)."""
     trainer = config.trainer
     choice = choose_resume_checkpoint(
         trainer.default_local_dir, trainer.get("resume_mode", "auto"), trainer.get("resume_from_path"),
-        OmegaConf.select(config, "trainer.on_corrupt_checkpoint", default="fail"),
+        OmegaConf.select(config, "trainer.on_corrupt_checkpoint", default="fail"), needs_actor=needs_actor,
     )
     if choice.switched:
         if announce:
@@ -97,12 +103,22 @@ def check_images(config, check_dir: Path) -> None:
                 data[key] = used if len(used) > 1 or not isinstance(value, str) else used[0]
 
 
-def prepare_rl_run(config) -> None:
-    """Stages 2 and 3, in the driver before Ray starts: lock, checkpoint, images, Python path."""
+def check_settings(config) -> None:
+    """The launcher's own numbers, before anything reads them (the RL entry calls it first)."""
     try:
+        check_number_keys(config)
+    except REFUSALS as error:
+        refuse(error)
+
+
+def prepare_rl_run(config) -> None:
+    """Stages 2 and 3, in the driver before Ray starts: reward terms, lock, checkpoint, images, data, Python path."""
+    try:
+        check_reward_terms(config)
         checkpoints = lock_checkpoint_folder(config)
-        apply_resume_choice(config)
+        apply_resume_choice(config, needs_actor=True)
         check_images(config, checkpoints.parent / "data_checks")
+        check_data(config, say)  # after the image check: it reads the files verl will read
     except REFUSALS as error:
         refuse(error)
     if quoted := quote_python_path_for_ray(config):
@@ -112,6 +128,7 @@ def prepare_rl_run(config) -> None:
 def prepare_sft_run(config, rank: int) -> None:
     """Stage 1 (every rank checks the run length and the checkpoint the same way; rank 0 holds the lock)."""
     try:
+        check_number_keys(config)
         check_sft_steps_fit(config)
         if rank == 0:
             lock_checkpoint_folder(config)

@@ -87,14 +87,29 @@ def step_dirs(root: str | os.PathLike) -> list[tuple[int, Path]]:
     return sorted(found, reverse=True)
 
 
-def tracked_step(root: str | os.PathLike) -> int | None:
-    """The step verl's tracker file names (verl's ``auto`` resume loads exactly that one), or None."""
+def read_tracker(root: str | os.PathLike) -> tuple[int | None, str | None]:
+    """``(step, None)`` for the step verl's tracker file names (verl's ``auto`` resume loads exactly that one),
+    ``(None, None)`` without a tracker, ``(None, "FILE: problem")`` for one verl would crash on.
+
+    verl writes the tracker by opening it for writing and then writing: a full disk or a kill between
+    the two leaves it empty, and verl's ``int()`` then fails after Ray started, naming no file."""
     tracker = Path(root) / TRACKER_FILE
+    if not tracker.exists():
+        return None, None
     try:
         text = tracker.read_text().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
+    except (OSError, UnicodeDecodeError) as error:
+        return None, f"{tracker}: unreadable tracker ({error})"
+    if not text:
+        return None, f"{tracker}: empty tracker file (a save was cut off between opening and writing it)"
+    if not text.isdigit():
+        return None, f"{tracker}: the tracker holds {text[:40]!r}, not a step number"
+    return int(text), None
+
+
+def tracked_step(root: str | os.PathLike) -> int | None:
+    """The step verl's tracker file names, or None (no tracker, or one that names no step)."""
+    return read_tracker(root)[0]
 
 
 def latest_intact(root: str | os.PathLike, below: int | None = None) -> Path | None:
@@ -114,21 +129,49 @@ class ResumeChoice:
     note: str = ""
 
 
+RESUME_MODES = ("auto", "disable", "resume_path")
+
+
+def explicit_resume_target(resume_from_path: str, needs_actor: bool) -> Path:
+    """``trainer.resume_from_path`` as a folder that exists and, for an RL stage, is an RL checkpoint."""
+    target = Path(resume_from_path).resolve()
+    if not target.exists():
+        raise ValueError(f"trainer.resume_from_path={resume_from_path}: {target} does not exist; give a "
+                         "global_step_N folder of this stage's checkpoints, or trainer.resume_mode=auto")
+    if needs_actor and target.is_dir() and not (target / "actor").is_dir():
+        raise ValueError(
+            f"trainer.resume_from_path={target} is not an RL checkpoint: it has no actor/ folder (a stage-1 SFT "
+            "step folder keeps its shards at the top). Give a global_step_N folder of a stage-2 or stage-3 run; "
+            "to start RL from an SFT result, set actor_rollout_ref.model.path to its merged hf/ folder instead"
+        )
+    return target
+
+
 def choose_resume_checkpoint(root: str | os.PathLike, resume_mode: str, resume_from_path: str | None,
-                             on_corrupt: str) -> ResumeChoice:
+                             on_corrupt: str, needs_actor: bool = False) -> ResumeChoice:
     """Check the checkpoint verl would load; with ``on_corrupt="use_intact"`` fall back to the newest intact one.
 
-    Raises :class:`CorruptCheckpoint` naming each damaged file and the intact checkpoint to use instead.
+    ``needs_actor``: an RL stage, whose checkpoints hold ``actor/``. Raises :class:`CorruptCheckpoint`
+    naming each damaged file (or the damaged tracker) and the intact checkpoint to use instead, and
+    ``ValueError`` for settings that name no usable checkpoint.
     """
     if on_corrupt not in ("fail", "use_intact"):
         raise ValueError(f"trainer.on_corrupt_checkpoint must be 'fail' or 'use_intact', got {on_corrupt!r}")
+    if resume_mode not in RESUME_MODES:
+        raise ValueError(f"trainer.resume_mode must be one of {', '.join(RESUME_MODES)}, got {resume_mode!r}")
     root = Path(root).resolve()
     if resume_mode == "disable":
         return ResumeChoice(None)
-    if resume_mode == "resume_path" or (resume_mode == "auto" and resume_from_path):
-        target = Path(resume_from_path).resolve()
+    if resume_mode == "resume_path" and not resume_from_path:
+        raise ValueError("trainer.resume_mode=resume_path needs trainer.resume_from_path=<a global_step_N folder>; "
+                         "give it, or use trainer.resume_mode=auto to resume from the latest checkpoint under "
+                         "trainer.default_local_dir")
+    if resume_from_path:
+        target = explicit_resume_target(resume_from_path, needs_actor)
     else:
-        step = tracked_step(root)
+        step, tracker_problem = read_tracker(root)
+        if tracker_problem:
+            return _damaged(f"the tracker of {root}", [tracker_problem], latest_intact(root), on_corrupt, root)
         if step is None:
             return ResumeChoice(None)
         target = root / f"global_step_{step}"
@@ -137,11 +180,16 @@ def choose_resume_checkpoint(root: str | os.PathLike, resume_mode: str, resume_f
         return ResumeChoice(target)
     step_match = _STEP_DIR.match(target.name)
     intact = latest_intact(target.parent, below=int(step_match.group(1)) if step_match else None)
-    damage = f"the checkpoint to resume from, {target}, is damaged: " + "; ".join(problems[:8]) + (
+    return _damaged(f"the checkpoint to resume from, {target},", problems, intact, on_corrupt, target.parent)
+
+
+def _damaged(what: str, problems: list[str], intact: Path | None, on_corrupt: str, folder: Path) -> ResumeChoice:
+    """Refuse naming the damage and the intact checkpoint, or (``use_intact``) resume from that one."""
+    damage = f"{what} is damaged: " + "; ".join(problems[:8]) + (
         f"; and {len(problems) - 8} more" if len(problems) > 8 else "")
     if intact is None:
         raise CorruptCheckpoint(
-            f"{damage}. No intact earlier checkpoint is left under {target.parent}; start over with "
+            f"{damage}. No intact earlier checkpoint is left under {folder}; start over with "
             "trainer.resume_mode=disable (the damaged folder is kept)."
         )
     if on_corrupt == "fail":

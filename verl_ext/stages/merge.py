@@ -18,9 +18,9 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
+from verl_ext.tempdirs import built_in_place
 from verl_ext.stages.outputs import SUPPORT_FILES, IncompleteStageOutput, missing_model_files
 
 TRACKER_FILE = "latest_checkpointed_iteration.txt"
@@ -78,8 +78,8 @@ def merge_checkpoint(step_dir: str | os.PathLike, out_dir: str | os.PathLike, so
     shard_dir = model_shard_dir(step_dir)
     out = Path(out_dir).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.merging.", dir=out.parent))
-    try:
+    # A merge killed half-way left its folder here; the next merge (under the run's lock) removes it.
+    with built_in_place(out, f".{out.name}.merging.") as tmp:
         run_verl_merger(shard_dir, tmp)
         sources = [shard_dir / "huggingface"] + ([Path(source_model)] if source_model else [])
         copy_support_files(tmp, [s for s in sources if s.is_dir()])
@@ -88,13 +88,6 @@ def merge_checkpoint(step_dir: str | os.PathLike, out_dir: str | os.PathLike, so
             raise IncompleteStageOutput(
                 f"merging {shard_dir} produced an incomplete model folder; missing: {'; '.join(missing)}"
             )
-        if out.exists():
-            # A merge from an earlier (interrupted or older) run: the new one replaces it.
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -15,7 +15,9 @@ model ``hf/`` and, last and atomically, ``COMPLETE.json``. The driver
   an error naming the folder and the missing files;
 * writes ``<run-dir>/run_summary.json``: per stage the wall time, steps, final metrics and output path,
   merged into the summary of earlier launches (``--stages 2,3`` keeps stage 1's record);
-* holds a lock on the run folder, so a second pipeline on it is refused naming the first.
+* holds a lock on the run folder, so a second pipeline on it is refused naming the first;
+* forwards SIGTERM, SIGINT and SIGHUP to the running stage's processes, waits for them within a
+  bound, notes the stop in the stage log and exits 128 + the signal (:mod:`verl_ext.stages.stopping`).
 
 With ``RAY_ADDRESS`` set (or under ``ray job submit``), the RL stages join that cluster; the SFT stage
 and the merges run where the driver runs, so ``--run-dir`` must be on storage every node can read.
@@ -24,10 +26,12 @@ and the merges run where the driver runs, so ``--run-dir`` must be on storage ev
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -46,6 +50,8 @@ from verl_ext.stages.outputs import (
     write_json_atomic,
 )
 from verl_ext.preflight.run_lock import RunFolderLocked, RunLock
+from verl_ext.stages.stopping import Stopped, Supervisor
+from verl_ext.tempdirs import remove_stale_siblings
 
 SUMMARY_FILE = "run_summary.json"
 PREFIX = "[pipeline]"
@@ -174,6 +180,7 @@ class Pipeline:
         self.sft_nproc = sft_nproc
         self.verbose = verbose
         self.summary: dict = {"run_dir": str(self.run_dir), "stages": {}}
+        self.supervisor = Supervisor()
 
     def stage_dir(self, stage: Stage) -> Path:
         return self.run_dir / stage.name
@@ -217,14 +224,21 @@ class Pipeline:
         with open(log_file, "w") as log:
             log.write("$ " + shlex.join(cmd) + "\n")
             log.flush()
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
-                                    bufsize=1, errors="replace")
+            # Its own session: a stop signal reaches the stage and every process it started (Ray's too).
+            proc = self.supervisor.popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+                                         bufsize=1, errors="replace")
             assert proc.stdout is not None
+            # After a stop signal the copy goes on, so the stage's last lines still reach its log.
             for line in proc.stdout:
                 log.write(line)
                 if self.verbose or line.startswith("[revisual]"):
                     print(line, end="", flush=True)
-            return proc.wait()
+            code = self.supervisor.finish(proc)
+            if self.supervisor.signum is not None:
+                note = self.supervisor.stop_note(proc, code)
+                log.write(f"{PREFIX} {note}\n")
+                raise Stopped(self.supervisor.signum, f"{note}; log: {log_file}")
+            return code
 
     def run_stage(self, stage: Stage) -> dict:
         out = self.stage_dir(stage)
@@ -256,7 +270,7 @@ class Pipeline:
         started = time.time()
         code = self.run_child(cmd, log_file, env)
         if code != 0:
-            raise StageFailed(stage, code, log_file)
+            raise StageFailed(stage, code, log_file, out / "checkpoints")
         if stage.merges_after:
             merged = merge_latest_checkpoint(out / "checkpoints", out / MODEL_SUBDIR, source_model=model)
         else:
@@ -318,9 +332,13 @@ class Pipeline:
         return info
 
     def run(self) -> dict:
-        with RunLock(self.run_dir, "pipeline run folder", hint="give this pipeline another --run-dir") as lock:
+        with self.supervisor, RunLock(self.run_dir, "pipeline run folder", hint="give this pipeline another --run-dir") as lock:
             if warning := lock.stale_warning():
                 print(f"{PREFIX} warning: {warning}", flush=True)
+            for stage in STAGES:
+                # Merges killed half-way (each up to the model's size); this run holds the folder's lock.
+                for path in remove_stale_siblings(self.stage_dir(stage), f".{MODEL_SUBDIR}.merging."):
+                    print(f"{PREFIX} removed {path}, left by an interrupted merge", flush=True)
             self.summary["stages"] = read_summary(self.run_dir / SUMMARY_FILE).get("stages", {})
             started = time.time()
             for stage in self.stages:
@@ -386,10 +404,58 @@ def format_val_table(rows: list[tuple[str, dict]]) -> str:
 
 
 class StageFailed(RuntimeError):
-    def __init__(self, stage: Stage, code: int, log_file: Path):
+    def __init__(self, stage: Stage, code: int, log_file: Path, checkpoints: Path | None = None):
         tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-30:]) if log_file.exists() else ""
-        super().__init__(f"stage {stage.number} ({stage.title}) exited with {code}; log: {log_file}\n{tail}")
+        # A full disk is reported deep inside a worker's traceback; the first line says it, with the file.
+        full = no_space_line(log_file)
+        space = f"no space left on the device: {full}\n{disk_state(checkpoints)}" if full else ""
+        super().__init__(f"stage {stage.number} ({stage.title}) exited with {code}; log: {log_file}\n{space}{tail}")
         self.code = code
+
+
+def run_dir_problem(run_dir: Path) -> str | None:
+    """Why ``--run-dir`` cannot hold a run, found by creating it and a file in it before anything starts; or None."""
+    folder = run_dir.resolve()
+    probe = folder / f".revisual-write-check-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        return f"--run-dir {folder}: cannot write there: {err.strerror or err} ({err.filename or folder})"
+    return None
+
+
+def describe_os_error(err: OSError) -> str:
+    """``FILE: no space left on the device`` and the like, one line, the file first."""
+    where = err.filename or "(no file named)"
+    if err.errno == errno.ENOSPC:
+        return f"{where}: no space left on the device while writing it ({err.strerror})"
+    return f"{where}: {err.strerror or err}"
+
+
+_NO_SPACE = re.compile(r"No space left on device|ENOSPC|\[Errno 28\]|file write failed", re.IGNORECASE)
+
+
+def no_space_line(log_file: Path) -> str | None:
+    """The first line of a stage log that reports a full disk (a save in a worker), or None."""
+    if not log_file.exists():
+        return None
+    for line in log_file.read_text(errors="replace").splitlines():
+        if _NO_SPACE.search(line):
+            return line.strip()
+    return None
+
+
+def disk_state(folder: Path | None) -> str:
+    """Free space where ``folder`` lives and its newest file (the save a full disk most likely cut off)."""
+    if folder is None or not folder.exists():
+        return ""
+    free = shutil.disk_usage(folder).free / 2**20
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    newest = max(files, key=lambda p: p.stat().st_mtime, default=None)
+    return (f"  {free:.0f} MiB free on the disk of {folder}"
+            + (f"; the newest file there, probably the one being written: {newest}" if newest else "") + "\n")
 
 
 def default_sft_nproc() -> int:
@@ -452,6 +518,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-samples", type=int, default=int(os.environ.get("PIPELINE_EVAL_SAMPLES", "8")),
                         help="answers per item for the sampled accuracy (default 8)")
     args = parser.parse_args(argv)
+    try:
+        stages = parse_stage_list(args.stages)
+    except ValueError as err:
+        print(f"{PREFIX} error: {err}", file=sys.stderr, flush=True)
+        return 2
+    if problem := run_dir_problem(Path(args.run_dir)):
+        print(f"{PREFIX} error: {problem}", file=sys.stderr, flush=True)
+        return 2
     stage_args = {s.number: split_args(os.environ.get(s.args_env)) for s in STAGES}
     common_args = split_args(os.environ.get("COMMON_ARGS"))
     # One decision for the run: with RAY_ADDRESS set it asks the cluster for its resources.
@@ -463,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
         # The user's STAGEn_ARGS come after the main job's, so they win.
         stage_args = {n: [*args_, *stage_args[n]] for n, args_ in cpu_main_job_args().items()}
     pipeline = Pipeline(
-        Path(args.run_dir), parse_stage_list(args.stages), common_args, stage_args,
+        Path(args.run_dir), stages, common_args, stage_args,
         sft_nproc=default_sft_nproc(), verbose=args.verbose, evaluate=evaluation_enabled(args.eval, cpu_default),
         eval_args=("--max-items", str(args.eval_items), "--samples", str(args.eval_samples)),
     )
@@ -474,6 +548,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except StageFailed as err:
         print(f"{PREFIX} error: {err}", file=sys.stderr, flush=True)
+        return 1
+    except Stopped as stop:
+        print(f"{PREFIX} {stop}", file=sys.stderr, flush=True)
+        return stop.exit_code
+    except OSError as err:
+        # The driver's own writes (logs, summary, markers, merges): say which file and why, e.g. a full disk.
+        print(f"{PREFIX} error: {describe_os_error(err)}", file=sys.stderr, flush=True)
         return 1
     return 0
 

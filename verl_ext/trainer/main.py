@@ -144,7 +144,10 @@ def run(config) -> None:
     from verl_ext.registration import assert_registered
     from verl_ext.settings import validate_revisual_config
 
+    from verl_ext.preflight import check_settings
+
     check_required_paths(config)
+    check_settings(config)  # numbers of the wrong type, before anything converts them; exit 2 if not
     try:
         validate_revisual_config(config)
     except ValueError as err:
