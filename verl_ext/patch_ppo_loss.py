@@ -49,11 +49,12 @@ def row_fingerprints(data) -> list[list]:
 
 
 def old_log_prob_gap(model_output, data) -> float:
-    """Largest |log-prob now - old log-prob| over this micro-batch's response tokens.
+    """Largest |log-prob now - old log-prob| / max(1, |old log-prob|) over this micro-batch's response tokens.
 
     On an update's first optimizer step the weights are still the ones the old log-probs were computed
-    with, so this is an independent recomputation of them: it is ~0 unless rows were paired with another
-    row's old log-probs on the way to the actor."""
+    with, so this is an independent recomputation of them: it is at the level of the actor's rounding
+    (relative, since bfloat16 rounds a log-prob of -6 to 2^-5) unless rows were paired with another row's
+    old log-probs on the way to the actor."""
     import torch
     from verl.workers.utils.padding import no_padding_2_padding
 
@@ -61,7 +62,8 @@ def old_log_prob_gap(model_output, data) -> float:
         log_prob = no_padding_2_padding(model_output["log_probs"], data).double()
         fields = data.select("response_mask", "old_log_probs").to_padded_tensor()
         mask = fields["response_mask"].to(torch.bool)
-        gap = (log_prob - fields["old_log_probs"].double()).abs()
+        old = fields["old_log_probs"].double()
+        gap = (log_prob - old).abs() / old.abs().clamp_min(1.0)
         return float(gap[mask].max()) if mask.any() else 0.0
 
 

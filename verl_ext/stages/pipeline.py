@@ -523,13 +523,14 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"{PREFIX} error: {err}", file=sys.stderr, flush=True)
         return 2
+    stage_args = {s.number: split_args(os.environ.get(s.args_env)) for s in STAGES}
+    common_args = split_args(os.environ.get("COMMON_ARGS"))
+    # One decision for the run: with RAY_ADDRESS set it asks the cluster for its resources. A refused real
+    # job stops here, before the run folder is made.
+    cpu_default = runs_cpu_default([*common_args, *(arg for args_ in stage_args.values() for arg in args_)])
     if problem := run_dir_problem(Path(args.run_dir)):
         print(f"{PREFIX} error: {problem}", file=sys.stderr, flush=True)
         return 2
-    stage_args = {s.number: split_args(os.environ.get(s.args_env)) for s in STAGES}
-    common_args = split_args(os.environ.get("COMMON_ARGS"))
-    # One decision for the run: with RAY_ADDRESS set it asks the cluster for its resources.
-    cpu_default = runs_cpu_default([*common_args, *(arg for args_ in stage_args.values() for arg in args_)])
     if cpu_default:
         # The stages take the same decision: they get the models of the stages before them (paths of
         # this run, not the CPU default's own), which they would otherwise refuse as a real job.
