@@ -187,7 +187,8 @@ def run_convert(args) -> int:
     from revisual_eval.errors import EvalDataError
 
     try:
-        path = convert_lmms_eval(args.samples, args.benchmark, args.run, args.id_template, overwrite=args.overwrite)
+        path = convert_lmms_eval(args.samples, args.benchmark, args.run, args.id_template, overwrite=args.overwrite,
+                                 data_root=args.data_root, paths=_pairs(args.path, "--path", Path), results=args.results)
     except EvalDataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -212,11 +213,15 @@ def main(argv: list[str] | None = None) -> int:
     convert = commands.add_parser("convert", help="another tool's responses as a run file (then score with --data-root)")
     convert.add_argument("tool", choices=["lmms-eval"], help="lmms-eval or lm-evaluation-harness --log_samples output")
     convert.add_argument("--samples", required=True, type=Path, help="the tool's <date>_samples_<task>.jsonl")
-    convert.add_argument("--benchmark", required=True, choices=BENCHMARKS)
+    convert.add_argument("--benchmark", choices=BENCHMARKS, help="default: from the task config (<date>_results.json) or the task name")
     convert.add_argument("--run", required=True, type=Path, help="run folder to write <benchmark>.jsonl into")
-    convert.add_argument("--id-template", help="our id from the doc's fields, e.g. '{pid}' (defaults for five benchmarks)")
+    convert.add_argument("--data-root", type=Path, help="benchmark data: doc_id -> our id (lmms-eval >= 0.4 writes no doc); "
+                         "without it the ids are doc_ids and the references lmms-eval's targets")
+    convert.add_argument("--path", action="append", metavar="BENCH=DIR", help="a benchmark's folder outside the data root")
+    convert.add_argument("--results", type=Path, help="the run's <date>_results.json (default: the one beside --samples)")
+    convert.add_argument("--id-template", help="v0.3.5 files: our id from the doc's fields, e.g. '{pid}' (defaults for six benchmarks)")
     convert.add_argument("--overwrite", action="store_true", help="replace an existing run file")
-    fixtures = commands.add_parser("fixtures", help="write tiny fixture copies of the ten benchmarks")
+    fixtures = commands.add_parser("fixtures", help="write tiny fixture copies of the eleven benchmarks")
     fixtures.add_argument("--out", required=True, type=Path)
     demo = commands.add_parser("demo", help="CPU demo: tiny model on the fixtures, both phases")
     demo.add_argument("--out", type=Path, default=Path("outputs/eval_cpu_demo"))

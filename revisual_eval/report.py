@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from revisual_eval.judge_protocols import PROTOCOLS
-from revisual_eval.paper import BENCHMARKS, DISPLAY_NAMES, LLM_JUDGED, PAPER_TABLE2, REVISUAL_ROW
+from revisual_eval.paper import BENCHMARKS, DISPLAY_NAMES, LLM_JUDGED, PAPER_BENCHMARKS, PAPER_TABLE2, REVISUAL_ROW
 from revisual_eval.runfiles import write_text_atomic
 
 
@@ -43,11 +43,18 @@ def results_dict(scores: dict, errors: dict[str, str], judge: dict | None = None
         }
         if entry.judged is not None:
             benchmarks[name]["judged"] = judged_entry(name, entry)
-    results = {"benchmarks": benchmarks, "average": _mean([b["score"] for b in benchmarks.values()]), "errors": dict(errors)}
+    averaged = average_names(list(benchmarks))
+    results = {"benchmarks": benchmarks, "average": _mean([benchmarks[n]["score"] for n in averaged]), "averaged": averaged, "errors": dict(errors)}
     if judge is not None:
-        results["average_judged"] = _mean([b["judged"]["score"] for b in benchmarks.values() if "judged" in b])
+        results["average_judged"] = _mean([benchmarks[n]["judged"]["score"] for n in averaged if "judged" in benchmarks[n]])
         results["judge"] = judge
     return results
+
+
+def average_names(names: list[str]) -> list[str]:
+    """The benchmarks the average is over: those of the paper's ten in this run, so that it compares
+    with the paper rows (MMMU has no paper number); all of them when none of the ten is here."""
+    return [n for n in names if n in PAPER_BENCHMARKS] or list(names)
 
 
 def _mean(values: list[float]) -> float:
@@ -61,7 +68,7 @@ def _fmt(value) -> str:
 def paper_average(model: str, names: list[str]) -> float | None:
     """A paper row's mean over the benchmarks of this run (its own 10-average if all ten are present)."""
     row = PAPER_TABLE2[model]
-    if set(names) == set(BENCHMARKS):
+    if set(names) == set(PAPER_BENCHMARKS):
         return row["average"]
     values = [row[n] for n in names if n in row]
     return sum(values) / len(values) if values else None
@@ -112,7 +119,11 @@ def render_markdown(results: dict, run_config: dict, title: str) -> str:
     if judge is not None:
         lines += _judge_lines(judge)
     if names:
-        subset = "" if set(names) == set(BENCHMARKS) else f" over these {len(names)}"
+        averaged = average_names(names)
+        if set(averaged) == set(PAPER_BENCHMARKS):
+            subset = "" if len(names) == len(averaged) else " of the paper's ten"
+        else:
+            subset = f" over these {len(averaged)}" if len(names) == len(averaged) else f" over {', '.join(DISPLAY_NAMES.get(n, n) for n in averaged)}"
         header = ["Model"] + [f"{DISPLAY_NAMES.get(n, n)}{mark[n]}" for n in names] + [f"Avg{subset}"]
         lines += ["## Beside the paper (Table 2)", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         ours = [_fmt(results["benchmarks"][n]["score"]) for n in names]
@@ -124,7 +135,7 @@ def render_markdown(results: dict, run_config: dict, title: str) -> str:
             lines.append(f"| **this run, judged** (`{judge['model']}`) | " + " | ".join(judged) + f" | **{_fmt(results['average_judged'])}** |")
         for model, row in PAPER_TABLE2.items():
             label = f"**{model}**" if model == REVISUAL_ROW else model
-            lines.append(f"| {label} | " + " | ".join(_fmt(row.get(n)) for n in names) + f" | {_fmt(paper_average(model, names))} |")
+            lines.append(f"| {label} | " + " | ".join(_fmt(row.get(n)) for n in names) + f" | {_fmt(paper_average(model, averaged))} |")
         lines.append("")
         if any(mark.values()):
             if judge is None:
