@@ -81,6 +81,8 @@ def add_judge_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--judge-timeout", type=float, default=defaults["timeout_s"].default, help="seconds per call")
     group.add_argument("--judge-retries", type=int, default=defaults["retries"].default, help="retries after a failed call")
     group.add_argument("--judge-cache", type=Path, help="reply cache (default RUN_DIR/judge_cache.sqlite)")
+    group.add_argument("--judge-max-failed", type=float, default=0.05, metavar="SHARE",
+                       help="exit 1 when more than this share of judge requests failed (their rows fall back to rules); default 0.05")
 
 
 def judge_settings(args) -> JudgeSettings | None:
@@ -91,6 +93,8 @@ def judge_settings(args) -> JudgeSettings | None:
         return None
     if not args.judge_model:
         raise SystemExit("--judge needs --judge-model NAME (the model the endpoint serves)")
+    if not 0.0 <= args.judge_max_failed <= 1.0:
+        raise SystemExit(f"--judge-max-failed must be a share between 0 and 1, got {args.judge_max_failed}")
     try:
         return JudgeSettings(
             url=args.judge, model=args.judge_model, api_key=args.judge_api_key, concurrency=args.judge_concurrency,
@@ -98,6 +102,30 @@ def judge_settings(args) -> JudgeSettings | None:
         )
     except ValueError as exc:
         raise SystemExit(f"--judge: {exc}") from None
+
+
+def checked_judge(args) -> JudgeSettings | None:
+    """The judge settings after one cheap request to the endpoint and model; a failure is a
+    one-line ``error:`` and exit 2, before anything is generated or scored."""
+    from revisual_eval.judge_client import JudgeCallError, check_judge
+
+    settings = judge_settings(args)
+    if settings is not None:
+        try:
+            check_judge(settings)
+        except JudgeCallError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+    return settings
+
+
+def judge_failures(results: dict, max_share: float) -> str | None:
+    """The error when more than ``max_share`` of the judge requests failed, else None."""
+    judge = results.get("judge")
+    if not judge or judge["failed_share"] <= max_share:
+        return None
+    return (f"judge: {judge['failed_requests']} of {judge['asked']} requests failed ({judge['failed_share']:.0%}), more than "
+            f"--judge-max-failed {max_share:g}; their rows fell back to the rules (see results.md)")
 
 
 def generate_config(args):
@@ -146,7 +174,7 @@ def run_generate(args) -> int:
 def run_score(args) -> int:
     from revisual_eval.score import score_run
 
-    judge = judge_settings(args)
+    judge = checked_judge(args)
     if not Path(args.run).is_dir():
         print(f"error: run folder {args.run} does not exist (run generate first)", file=sys.stderr)
         return 1
@@ -155,7 +183,10 @@ def run_score(args) -> int:
     print((Path(args.run) / "results.md").read_text())
     for name, message in results["errors"].items():
         print(f"error: {name}: {message}", file=sys.stderr)
-    return 1 if results["errors"] else 0
+    failures = judge_failures(results, args.judge_max_failed)
+    if failures:
+        print(f"error: {failures}", file=sys.stderr)
+    return 1 if results["errors"] or failures else 0
 
 
 def run_demo(args) -> int:
@@ -233,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "score":
         return run_score(args)
     if args.command == "run":
-        judge_settings(args)  # refuse bad judge flags before generating for hours
+        checked_judge(args)  # refuse a bad or unreachable judge before generating for hours
         if args.out is None:
             args.out = Path("outputs") / "eval" / Path(args.model.rstrip("/")).name
         status = run_generate(args)

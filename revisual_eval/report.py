@@ -75,12 +75,24 @@ def paper_average(model: str, names: list[str]) -> float | None:
 
 
 def _judge_lines(judge: dict) -> list[str]:
+    answered = judge["requests"] - judge["failed_requests"]
     return [
-        f"Judge `{judge['model']}` at {judge['url']}: {judge['calls']} calls, {judge['cache_hits']} replies from the cache, "
-        f"{judge['failed_calls']} calls failed. Rule-based and judged scores are side by side; a row whose judge call "
-        "failed keeps its rule verdict and is counted under *judge failed*.",
+        f"Judge `{judge['model']}` at {judge['url']}: {judge['asked']} requests, {judge['cache_hits']} answered from the cache, "
+        f"{answered} by the judge, {judge['failed_requests']} failed after up to {judge['retries']} retries each "
+        f"({judge['http_attempts']} HTTP attempts in all). Rule-based and judged scores are side by side; each judged "
+        "number says how many of its rows the judge decided, and a row whose request failed fell back to its rule verdict.",
         "",
     ]
+
+
+def judged_cell(entry: dict) -> str:
+    """A judged score marked with how it was reached: rows the judge decided out of all, and rows
+    that fell back to rules after a failed request; ``(rules)`` where the protocol is rule-based."""
+    judged = entry["judged"]
+    if judged["protocol"] != "judge":
+        return f"{_fmt(judged['score'])} (rules)"
+    fell_back = f", {judged['failed']} fell back" if judged["failed"] else ""
+    return f"{_fmt(judged['score'])} ({judged['judged']}/{entry['rows']} judged{fell_back})"
 
 
 def _one_row_table(header: list[str], cells: list) -> list[str]:
@@ -96,7 +108,7 @@ def _benchmark_table(name: str, entry: dict, judged: dict | None) -> list[str]:
     if judged is None:
         header = ["metric", "this run", "ReVisual-R1 (7B)", "Δ", "n", "rows", "no answer"]
         return _one_row_table(header, [entry["metric"], _fmt(entry["score"]), _fmt(paper), delta, *common])
-    header = ["metric", "rules", "judged", "ReVisual-R1 (7B)", "Δ judged", "n", "rows", "no answer (rules)", "judged rows", "judge failed"]
+    header = ["metric", "rules", "judged", "ReVisual-R1 (7B)", "Δ judged", "n", "rows", "no answer (rules)", "judged rows", "fell back to rules"]
     cells = [entry["metric"], _fmt(entry["score"]), _fmt(judged["score"]), _fmt(paper), delta, *common, judged["judged"], judged["failed"]]
     return _one_row_table(header, cells)
 
@@ -130,7 +142,7 @@ def render_markdown(results: dict, run_config: dict, title: str) -> str:
         if judge is None:
             lines.append("| **this run** | " + " | ".join(ours) + f" | **{_fmt(results['average'])}** |")
         else:
-            judged = [_fmt(results["benchmarks"][n]["judged"]["score"]) for n in names]
+            judged = [judged_cell(results["benchmarks"][n]) for n in names]
             lines.append("| **this run, rules** | " + " | ".join(ours) + f" | **{_fmt(results['average'])}** |")
             lines.append(f"| **this run, judged** (`{judge['model']}`) | " + " | ".join(judged) + f" | **{_fmt(results['average_judged'])}** |")
         for model, row in PAPER_TABLE2.items():

@@ -148,14 +148,21 @@ def open_judge(settings, run_dir: Path):
 
 
 def judge_summary(client) -> dict | None:
-    """What results.json records about the judge: model, URL, calls made, cache hits, failed calls."""
+    """What results.json records about the judge, counted in requests (one per question asked):
+    ``asked`` (sent + from the cache), ``requests`` sent, ``cache_hits``, ``failed_requests`` and
+    their share of ``asked``; ``http_attempts`` (retries included) is the one count in calls."""
     if client is None:
         return None
+    asked = client.requests + client.cache_hits
     return {
         "model": client.settings.model,
         "url": client.settings.url,
-        "calls": client.calls,
+        "asked": asked,
+        "requests": client.requests,
         "cache_hits": client.cache_hits,
-        "failed_calls": client.failed_calls,
+        "failed_requests": client.failed_requests,
+        "failed_share": round(client.failed_requests / asked, 4) if asked else 0.0,
+        "http_attempts": client.http_attempts,
+        "retries": client.settings.retries,
         "cache": str(client.cache.path),
     }
