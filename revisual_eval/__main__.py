@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -110,12 +111,13 @@ def checked_judge(args) -> JudgeSettings | None:
     from revisual_eval.judge_client import JudgeCallError, check_judge
 
     settings = judge_settings(args)
-    if settings is not None:
+    if settings is not None and not getattr(args, "judge_checked", False):
         try:
             check_judge(settings)
         except JudgeCallError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
+        args.judge_checked = True  # `run` checks before generating; its score step need not ask again
     return settings
 
 
@@ -161,8 +163,33 @@ def generate_config(args):
     )
 
 
+def usage_error(message: str) -> int:
+    """A bad path, flag or resume: one ``error:`` line on stderr, exit status 2."""
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+_HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
+
+
+def check_generate_paths(args) -> str | None:
+    """What is wrong with ``--model`` and ``--data-root`` before any engine starts, or None. A model
+    that is not a folder must look like a hub id (``org/name``) for the engine to fetch it."""
+    if not Path(args.data_root).is_dir():
+        return f"--data-root {args.data_root} does not exist"
+    model = str(args.model)
+    if args.backend in ("auto", "hf", "vllm") and not Path(model).exists():
+        if model.startswith((".", "/", "~")) or not _HUB_ID.match(model):
+            return f"--model {model}: no such folder (and not a hub id 'org/name')"
+    return None
+
+
 def run_generate(args) -> int:
     from revisual_eval.generate import generate
+
+    problem = check_generate_paths(args)
+    if problem:
+        return usage_error(problem)
 
     progress = generate(generate_config(args), progress=not args.no_progress)
     failed = {name: state.error for name, state in progress.items() if state.error}
@@ -174,10 +201,11 @@ def run_generate(args) -> int:
 def run_score(args) -> int:
     from revisual_eval.score import score_run
 
-    judge = checked_judge(args)
     if not Path(args.run).is_dir():
-        print(f"error: run folder {args.run} does not exist (run generate first)", file=sys.stderr)
-        return 1
+        return usage_error(f"run folder {args.run} does not exist (run generate first)")
+    if args.data_root is not None and not Path(args.data_root).is_dir():
+        return usage_error(f"--data-root {args.data_root} does not exist")
+    judge = checked_judge(args)
     benchmarks = _benchmark_list(args.benchmarks) if args.benchmarks else None
     results = score_run(args.run, args.data_root, benchmarks, _pairs(args.path, "--path", Path), judge=judge, progress=not args.no_progress)
     print((Path(args.run) / "results.md").read_text())
@@ -221,8 +249,7 @@ def run_convert(args) -> int:
         path = convert_lmms_eval(args.samples, args.benchmark, args.run, args.id_template, overwrite=args.overwrite,
                                  data_root=args.data_root, paths=_pairs(args.path, "--path", Path), results=args.results)
     except EvalDataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return usage_error(str(exc))
     print(path)
     return 0
 
@@ -258,7 +285,15 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--out", type=Path, default=Path("outputs/eval_cpu_demo"))
     demo.add_argument("extra", nargs=argparse.REMAINDER, help="more generate flags")
     args = parser.parse_args(argv)
+    from revisual_eval.errors import EvalDataError
 
+    try:
+        return run_command(args)
+    except EvalDataError as exc:  # a refused resume, an unreadable run folder: the message says it all
+        return usage_error(str(exc))
+
+
+def run_command(args) -> int:
     if args.command == "generate":
         return run_generate(args)
     if args.command == "score":

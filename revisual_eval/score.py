@@ -116,6 +116,11 @@ def score_run(run_dir: Path, data_root: Path | None = None, benchmarks: list[str
     config_path = run_dir / "run_config.json"
     run_config = json.loads(config_path.read_text()) if config_path.exists() else {}
     names = benchmarks or [b for b in BENCHMARKS if run_file(run_dir, b).exists()]
+    log(run_files_found(run_dir, names, explicit=benchmarks is not None))
+    if not names:
+        others = sorted(p.name for p in run_dir.glob("*.jsonl"))
+        found = f"; it holds {', '.join(others)}" if others else ""
+        raise EvalDataError(run_dir, f"no run file to score: expected <benchmark>.jsonl with <benchmark> one of {', '.join(BENCHMARKS)}{found}")
     scores: dict[str, BenchmarkScore] = {}
     errors: dict[str, str] = {}
     client = open_judge(judge, run_dir) if judge is not None else None
@@ -137,6 +142,21 @@ def score_run(run_dir: Path, data_root: Path | None = None, benchmarks: list[str
         if client is not None:
             client.cache.close()
     return write_results(run_dir, scores, errors, run_config, judge_summary(client))
+
+
+def run_files_found(run_dir: Path, names: list[str], explicit: bool) -> str:
+    """One line: the run files that will be scored, the benchmarks without one, and any other
+    JSONL in the folder (a misnamed run file, e.g. ``MathVista.jsonl``, is not read)."""
+    found = [run_file(run_dir, b).name for b in names if run_file(run_dir, b).exists()]
+    absent = [b for b in (names if explicit else BENCHMARKS) if not run_file(run_dir, b).exists()]
+    known = {run_file(run_dir, b).name for b in BENCHMARKS}
+    others = sorted(p.name for p in Path(run_dir).glob("*.jsonl") if p.name not in known)
+    line = f"scoring {run_dir}: {len(found)} run files ({', '.join(found) or 'none'})"
+    if absent:
+        line += f"; no file for {', '.join(absent)}"
+    if others:
+        line += f"; not read (not <benchmark>.jsonl): {', '.join(others)}"
+    return line
 
 
 def open_judge(settings, run_dir: Path):

@@ -166,3 +166,45 @@ assert not loaded, loaded
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["benchmarks"]["mathvista"]["judged"]["score"] == 100.0 and results["judge"]["model"] == "j"
+
+
+def one_error_line(capsys) -> str:
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_score_says_what_it_scored_and_stops_on_nothing_to_score(data_root, tmp_path, capsys):
+    from revisual_eval.__main__ import main
+
+    run = tmp_path / "run"
+    write_rows(run / "MathVista.jsonl", MATH500)  # misnamed: run files are <benchmark>.jsonl
+    assert main(["score", "--run", str(run), "--data-root", str(data_root), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "0 run files (none)" in err and "not read (not <benchmark>.jsonl): MathVista.jsonl" in err
+    assert "error: " in err and "no run file to score" in err and "it holds MathVista.jsonl" in err
+    assert not (run / "results.md").exists()
+    # A typo in --data-root is named as such, not as a missing field in every row.
+    write_rows(run / "math500.jsonl", MATH500)
+    assert main(["score", "--run", str(run), "--data-root", str(tmp_path / "dtaa"), "--no-progress"]) == 2
+    assert one_error_line(capsys) == f"error: --data-root {tmp_path / 'dtaa'} does not exist"
+    assert main(["score", "--run", str(run), "--data-root", str(data_root), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert f"scoring {run}: 1 run files (math500.jsonl); no file for mathverse, mathvision" in err
+
+
+def test_bad_paths_and_refused_resumes_are_one_error_line_with_status_2(data_root, tmp_path, capsys):
+    from revisual_eval.__main__ import main
+
+    out = tmp_path / "run"
+    common = ["--data-root", str(data_root), "--out", str(out), "--benchmarks", "math500", "--no-progress"]
+    assert main(["generate", "--model", str(tmp_path / "no_such_model"), "--backend", "hf", *common]) == 2
+    assert one_error_line(capsys) == f"error: --model {tmp_path / 'no_such_model'}: no such folder (and not a hub id 'org/name')"
+    assert main(["generate", "--model", "none", "--backend", "echo", *common]) == 0
+    capsys.readouterr()
+    assert main(["generate", "--model", "none", "--backend", "echo", "--temperature", "0.7", *common]) == 2
+    assert "this run was generated with other settings (sampling); use a new --out folder" in one_error_line(capsys)
+    assert main(["score", "--run", str(tmp_path / "nothing")]) == 2
+    assert "nothing does not exist" in one_error_line(capsys)
+    assert main(["convert", "lmms-eval", "--samples", str(tmp_path / "none.jsonl"), "--run", str(out)]) == 2
+    assert one_error_line(capsys).endswith("none.jsonl: no such file")
