@@ -126,6 +126,21 @@ def read_summary(path: Path) -> dict:
     return previous if isinstance(previous, dict) and isinstance(previous.get("stages"), dict) else {}
 
 
+_TOTAL_STEPS = re.compile(r"Total training steps: (\d+)")
+_STEP_LINE = re.compile(r"\bstep:(\d+) - ")
+
+
+def follow_steps(line: str, progress) -> None:
+    """Feed ``progress`` from verl's output: the trainers print their total steps once, and the
+    console logger one ``step:N - metric:value ...`` line per step (Ray prefixes both)."""
+    total = _TOTAL_STEPS.search(line)
+    if total:
+        progress.set_total(int(total.group(1)))
+    step = _STEP_LINE.search(line)
+    if step:
+        progress.set(int(step.group(1)))
+
+
 def read_metrics(files: list[Path]) -> list[dict]:
     """Records of verl's file logger (``{"step": int, "data": {...}}`` per line), in file then line order."""
     records = []
@@ -211,8 +226,14 @@ class Pipeline:
         return [*launcher, "-m", stage.module, *stage.config_args, *overrides]
 
     # -- running
-    def run_child(self, cmd: list[str], log_file: Path, env: dict) -> int:
-        """Run one stage process, all output to its log; echo revisual's own lines (or everything)."""
+    def run_child(self, cmd: list[str], log_file: Path, env: dict, progress_label: str | None = None) -> int:
+        """Run one stage process, all output to its log; echo revisual's own lines (or everything).
+
+        With ``progress_label``, verl's step lines are followed: a ``[revisual]`` line says the step
+        reached of the total and the ETA, at least every 25 s (plain lines: they interleave with the
+        child's own)."""
+        from verl_ext.progress import Progress
+
         log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(log_file, "w") as log:
             log.write("$ " + shlex.join(cmd) + "\n")
@@ -220,11 +241,18 @@ class Pipeline:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
                                     bufsize=1, errors="replace")
             assert proc.stdout is not None
-            for line in proc.stdout:
-                log.write(line)
-                if self.verbose or line.startswith("[revisual]"):
-                    print(line, end="", flush=True)
-            return proc.wait()
+            progress = Progress(progress_label, None, "steps", terminal=False) if progress_label else None
+            try:
+                for line in proc.stdout:
+                    log.write(line)
+                    if progress is not None:
+                        follow_steps(line, progress)
+                    if self.verbose or line.startswith("[revisual]"):
+                        print(line, end="", flush=True)
+                return proc.wait()
+            finally:
+                if progress is not None:
+                    progress.close()
 
     def run_stage(self, stage: Stage) -> dict:
         out = self.stage_dir(stage)
@@ -254,7 +282,7 @@ class Pipeline:
             flush=True,
         )
         started = time.time()
-        code = self.run_child(cmd, log_file, env)
+        code = self.run_child(cmd, log_file, env, progress_label=f"stage {stage.number} ({stage.title})")
         if code != 0:
             raise StageFailed(stage, code, log_file)
         if stage.merges_after:

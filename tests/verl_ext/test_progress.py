@@ -1,0 +1,52 @@
+"""Progress lines for long waits: verl's step lines followed by the pipeline, and a line at least
+every interval even when no step finishes (a heartbeat, not a timing assertion)."""
+
+import io
+import threading
+
+from verl_ext.progress import Progress, duration
+from verl_ext.stages.pipeline import follow_steps
+
+
+class Lines(io.StringIO):
+    """A log stream that signals each finished line."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+        self.second = threading.Event()
+
+    def write(self, text):
+        self.count += text.count("\n")
+        if self.count >= 2:
+            self.second.set()
+        return super().write(text)
+
+
+def test_the_pipeline_follows_verls_step_lines_to_step_k_of_n():
+    stream = Lines()
+    with Progress("stage 2 (multimodal RL)", None, "steps", stream=stream, terminal=False, interval_s=3600) as progress:
+        follow_steps("(TaskRunner pid=4242) Total training steps: 12\n", progress)
+        follow_steps("(TaskRunner pid=4242) step:3 - actor/entropy:0.5 - critic/score/mean:0.25\n", progress)
+        follow_steps("(TaskRunner pid=4242) a line about steps:7 that is no step line\n", progress)
+        assert (progress.total, progress.done) == (12, 3)
+        status = progress.status()
+        assert status.startswith("3 of 12 steps, ") and "s each, ETA " in status
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("[revisual] stage 2 (multimodal RL): 0 steps") and lines[0].endswith("(started)")
+    assert lines[-1].startswith("[revisual] stage 2 (multimodal RL): 3 of 12 steps") and lines[-1].endswith("(stopped)")
+
+
+def test_a_line_comes_even_while_one_step_takes_longer_than_the_interval():
+    stream = Lines()
+    progress = Progress("tiny model warm start", 5, "steps", stream=stream, terminal=False, interval_s=0.05)
+    try:
+        assert stream.second.wait(timeout=60), "no heartbeat line"
+    finally:
+        progress.close()
+    beat = stream.getvalue().splitlines()[1]
+    assert beat.startswith("[revisual] tiny model warm start: 0 of 5 steps, ") and "elapsed" in beat
+
+
+def test_durations_read_at_a_glance():
+    assert [duration(s) for s in (4.2, 75, 3725)] == ["4s", "1m15s", "1h02m"]
