@@ -59,6 +59,23 @@ class Progress:
             text += f", {seconds_per:.1f} s each, ETA {duration(seconds_per * (self.total - self.done))}"
         return text
 
+    def eta(self) -> str:
+        """``ETA 2m30s`` from the measured rate once a step is done and the total is known, else ``""``."""
+        if not self.total or not 0 < self.done < self.total:
+            return ""
+        elapsed = time.monotonic() - self.started
+        return f"ETA {duration(elapsed / self.done * (self.total - self.done))}"
+
+    def line(self, text: str) -> None:
+        """Print a line of the caller's (a step's summary): it counts as the sign of life, so the
+        periodic status line waits another interval."""
+        with self._lock:
+            if self._bar is not None:
+                self._bar.write(text, file=self.stream)
+            else:
+                print(text, file=self.stream, flush=True)
+            self._last = time.monotonic()
+
     def _line(self, note: str = "") -> None:
         with self._lock:
             print(f"{PREFIX} {self.label}: {self.status()}" + (f" ({note})" if note else ""), file=self.stream, flush=True)

@@ -1,11 +1,11 @@
-"""Progress lines for long waits: verl's step lines followed by the pipeline, and a line at least
+"""Progress lines for long waits: verl's step lines followed by a stage's console, and a line at least
 every interval even when no step finishes (a heartbeat, not a timing assertion)."""
 
 import io
 import threading
 
 from verl_ext.progress import Progress, duration
-from verl_ext.stages.pipeline import follow_steps
+from verl_ext.console import StageConsole
 
 
 class Lines(io.StringIO):
@@ -26,9 +26,10 @@ class Lines(io.StringIO):
 def test_the_pipeline_follows_verls_step_lines_to_step_k_of_n():
     stream = Lines()
     with Progress("stage 2 (multimodal RL)", None, "steps", stream=stream, terminal=False, interval_s=3600) as progress:
-        follow_steps("(TaskRunner pid=4242) Total training steps: 12\n", progress)
-        follow_steps("(TaskRunner pid=4242) step:3 - actor/entropy:0.5 - critic/score/mean:0.25\n", progress)
-        follow_steps("(TaskRunner pid=4242) a line about steps:7 that is no step line\n", progress)
+        console = StageConsole("stage 2", progress)
+        console.feed("(TaskRunner pid=4242) Total training steps: 12\n")
+        console.feed("(TaskRunner pid=4242) step:3 - actor/entropy:0.5 - critic/score/mean:0.25\n")
+        console.feed("(TaskRunner pid=4242) a line about steps:7 that is no step line\n")
         assert (progress.total, progress.done) == (12, 3)
         status = progress.status()
         assert status.startswith("3 of 12 steps, ") and "s each, ETA " in status

@@ -28,7 +28,6 @@ import json
 import os
 import re
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -126,21 +125,6 @@ def read_summary(path: Path) -> dict:
     return previous if isinstance(previous, dict) and isinstance(previous.get("stages"), dict) else {}
 
 
-_TOTAL_STEPS = re.compile(r"Total training steps: (\d+)")
-_STEP_LINE = re.compile(r"\bstep:(\d+) - ")
-
-
-def follow_steps(line: str, progress) -> None:
-    """Feed ``progress`` from verl's output: the trainers print their total steps once, and the
-    console logger one ``step:N - metric:value ...`` line per step (Ray prefixes both)."""
-    total = _TOTAL_STEPS.search(line)
-    if total:
-        progress.set_total(int(total.group(1)))
-    step = _STEP_LINE.search(line)
-    if step:
-        progress.set(int(step.group(1)))
-
-
 def read_metrics(files: list[Path]) -> list[dict]:
     """Records of verl's file logger (``{"step": int, "data": {...}}`` per line), in file then line order."""
     records = []
@@ -226,33 +210,12 @@ class Pipeline:
         return [*launcher, "-m", stage.module, *stage.config_args, *overrides]
 
     # -- running
-    def run_child(self, cmd: list[str], log_file: Path, env: dict, progress_label: str | None = None) -> int:
-        """Run one stage process, all output to its log; echo revisual's own lines (or everything).
+    def run_child(self, cmd: list[str], log_file: Path, env: dict, label: str, follow_steps: bool = True) -> int:
+        """Run one stage process, all output to its log; the console gets revisual's own lines, a compact
+        line per verl step and the warnings that matter (everything with ``--verbose``); see verl_ext.console."""
+        from verl_ext.console import run_logged
 
-        With ``progress_label``, verl's step lines are followed: a ``[revisual]`` line says the step
-        reached of the total and the ETA, at least every 25 s (plain lines: they interleave with the
-        child's own)."""
-        from verl_ext.progress import Progress
-
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_file, "w") as log:
-            log.write("$ " + shlex.join(cmd) + "\n")
-            log.flush()
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
-                                    bufsize=1, errors="replace")
-            assert proc.stdout is not None
-            progress = Progress(progress_label, None, "steps", terminal=False) if progress_label else None
-            try:
-                for line in proc.stdout:
-                    log.write(line)
-                    if progress is not None:
-                        follow_steps(line, progress)
-                    if self.verbose or line.startswith("[revisual]"):
-                        print(line, end="", flush=True)
-                return proc.wait()
-            finally:
-                if progress is not None:
-                    progress.close()
+        return run_logged(cmd, log_file, env, label, verbose=self.verbose, follow_steps=follow_steps)
 
     def run_stage(self, stage: Stage) -> dict:
         out = self.stage_dir(stage)
@@ -273,16 +236,16 @@ class Pipeline:
         metrics_file.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "VERL_FILE_LOGGER_PATH": str(metrics_file), "PYTHONUNBUFFERED": "1"}
         cmd = self.command(stage, model)
+        # Two lines: the stage itself prints its checkpoint and metrics paths, and run_summary.json keeps all.
         print(
             f"{PREFIX} stage {stage.number} ({stage.title}): "
             + (f"resuming from checkpoint step {resume[0]}" if resume else "starting")
-            + f"\n{PREFIX}   input model: {model or '(from the stage config)'}"
-            f"\n{PREFIX}   log:         {log_file}\n{PREFIX}   checkpoints: {out / 'checkpoints'}"
-            f"\n{PREFIX}   metrics:     {metrics_file}",
+            + f", input model {model or '(from the stage config)'}"
+            f"\n{PREFIX}   full output: {log_file}",
             flush=True,
         )
         started = time.time()
-        code = self.run_child(cmd, log_file, env, progress_label=f"stage {stage.number} ({stage.title})")
+        code = self.run_child(cmd, log_file, env, f"stage {stage.number}")
         if code != 0:
             raise StageFailed(stage, code, log_file)
         if stage.merges_after:
@@ -325,9 +288,10 @@ class Pipeline:
                "--model", info["output_path"], "--out", str(result_file), *self.eval_args, "--",
                *self.common_args, *self.stage_args.get(stage.number, [])]
         print(f"{PREFIX} stage {stage.number} ({stage.title}): measuring validation accuracy before and after "
-              f"training\n{PREFIX}   log:         {log_file}", flush=True)
+              f"training; full output: {log_file}", flush=True)
         started = time.time()
-        code = self.run_child(cmd, log_file, {**os.environ, "PYTHONUNBUFFERED": "1"})
+        code = self.run_child(cmd, log_file, {**os.environ, "PYTHONUNBUFFERED": "1"}, f"stage {stage.number} evaluation",
+                              follow_steps=False)
         if code != 0 or not result_file.is_file():
             print(f"{PREFIX} warning: the evaluation of stage {stage.number} failed (exit {code}); see {log_file}",
                   file=sys.stderr, flush=True)
@@ -369,14 +333,11 @@ class Pipeline:
         return write_json_atomic(self.run_dir / SUMMARY_FILE, self.summary)
 
     def print_locations(self) -> None:
-        lines = [f"{PREFIX} summary -> {self.run_dir / SUMMARY_FILE}"]
+        """One line per stage; the checkpoint, metrics and log paths are in the summary file named first."""
+        lines = [f"{PREFIX} summary (every stage's checkpoints, metrics and logs) -> {self.run_dir / SUMMARY_FILE}"]
         for name, info in self.summary["stages"].items():
-            lines.append(
-                f"{PREFIX} {name}: {info['status']}, {info['wall_time_s']} s, {info['steps']} steps\n"
-                f"{PREFIX}   model:       {info['output_path']}\n{PREFIX}   checkpoints: {info['checkpoint_dir']}\n"
-                f"{PREFIX}   metrics:     {', '.join(info['metrics_files'])}\n"
-                f"{PREFIX}   logs:        {', '.join(info['log_files'])}"
-            )
+            lines.append(f"{PREFIX}   {name}: {info['status']}, {info['wall_time_s']} s, {info['steps']} steps, "
+                         f"model {info['output_path']}")
         print("\n".join(lines), flush=True)
 
     def print_val_table(self) -> None:
@@ -415,8 +376,11 @@ def format_val_table(rows: list[tuple[str, dict]]) -> str:
 
 class StageFailed(RuntimeError):
     def __init__(self, stage: Stage, code: int, log_file: Path):
-        tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-30:]) if log_file.exists() else ""
-        super().__init__(f"stage {stage.number} ({stage.title}) exited with {code}; log: {log_file}\n{tail}")
+        # The first real error, not the log's tail: a Ray job ends in shutdown noise and wrapped repeats.
+        from verl_ext.console import failure_report
+
+        super().__init__(f"stage {stage.number} ({stage.title}) exited with {code}; {failure_report(log_file)}\n"
+                         f"{PREFIX} full output: {log_file}")
         self.code = code
 
 
