@@ -115,13 +115,14 @@ def warning_text(text: str) -> str | None:
 class StageConsole:
     """Turns a stage's output lines into the console's lines (see the module doc)."""
 
-    def __init__(self, label: str, progress=None):
+    def __init__(self, label: str, progress=None, seen: set[str] | None = None):
         self.label = label
         self.progress = progress
         self.total: int | None = None
         self.step_started = time.monotonic()
         self.steps_seen: list[float] = []
-        self._seen: set[str] = set()
+        # Shared between the children of one pipeline, a line every stage repeats (the device) shows once.
+        self._seen: set[str] = set() if seen is None else seen
 
     def _once(self, text: str) -> list[str]:
         if text in self._seen:
@@ -212,10 +213,11 @@ def _last_frames(frames: list[str]) -> list[str]:
 
 # ----------------------------------------------------------------------------- running a stage
 def run_logged(cmd: list[str], log_file: Path, env: dict, label: str, verbose: bool = False,
-               follow_steps: bool = True) -> int:
+               follow_steps: bool = True, seen: set[str] | None = None, announce: bool = True) -> int:
     """Run ``cmd`` with all its output in ``log_file`` and the console's share printed (every line with
     ``verbose``). With ``follow_steps`` a :class:`~verl_ext.progress.Progress` gives a sign of life at
-    least every 25 s between the step lines."""
+    least every 25 s between the step lines (``announce``: also a line when it starts and ends). ``seen``:
+    the ``[revisual]`` lines already shown, by this call or earlier ones, shown no more."""
     from verl_ext.progress import Progress
 
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -225,8 +227,8 @@ def run_logged(cmd: list[str], log_file: Path, env: dict, label: str, verbose: b
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
                                 bufsize=1, errors="replace")
         assert proc.stdout is not None
-        progress = Progress(label, None, "steps", terminal=False) if follow_steps else None
-        console = StageConsole(label, progress)
+        progress = Progress(label, None, "steps", terminal=False, announce=announce) if follow_steps else None
+        console = StageConsole(label, progress, seen)
         try:
             for line in proc.stdout:
                 log.write(line)

@@ -31,7 +31,7 @@ class Progress:
     with the rate and ETA measured from the steps done. A context manager."""
 
     def __init__(self, label: str, total: int | None, unit: str = "steps", *, interval_s: float = INTERVAL_S,
-                 stream=None, terminal: bool | None = None):
+                 stream=None, terminal: bool | None = None, announce: bool = True):
         self.label, self.total, self.unit = label, total, unit
         self.stream = stream or sys.stdout
         self.terminal = self.stream.isatty() if terminal is None else terminal
@@ -47,7 +47,11 @@ class Progress:
 
             self._bar = tqdm(total=total, desc=label, unit=f" {unit}", file=self.stream, dynamic_ncols=True)
         else:
-            self._line("started")
+            # Without ``announce`` the caller's own lines say when it starts and ends (the pipeline's stages).
+            self.announce = announce
+            self._last = time.monotonic()
+            if announce:
+                self._line("started")
             self._thread = threading.Thread(target=self._beat, daemon=True)
             self._thread.start()
 
@@ -108,7 +112,9 @@ class Progress:
             self._bar.close()
         elif self._thread is not None:
             self._thread.join()
-            self._line("done" if not self.total or self.done >= self.total else "stopped")
+            finished = not self.total or self.done >= self.total
+            if self.announce or not finished:
+                self._line("done" if finished else "stopped")
 
     def __enter__(self):
         return self

@@ -51,3 +51,21 @@ def test_a_line_comes_even_while_one_step_takes_longer_than_the_interval():
 
 def test_durations_read_at_a_glance():
     assert [duration(s) for s in (4.2, 75, 3725)] == ["4s", "1m15s", "1h02m"]
+
+
+def test_without_announce_only_the_heartbeat_and_a_stop_are_printed():
+    stream = Lines()
+    with Progress("stage 2", 4, "steps", stream=stream, terminal=False, interval_s=3600, announce=False) as progress:
+        progress.set(4)
+    assert stream.getvalue() == ""
+    with Progress("stage 2", 4, "steps", stream=stream, terminal=False, interval_s=3600, announce=False) as progress:
+        progress.set(2)
+    assert stream.getvalue().startswith("[revisual] stage 2: 2 of 4 steps") and stream.getvalue().endswith("(stopped)\n")
+
+
+def test_a_line_every_child_repeats_is_shown_once_per_pipeline():
+    seen = set()
+    first, second = StageConsole("stage 1", seen=seen), StageConsole("stage 2", seen=seen)
+    line = "[revisual] device=cpu: REVISUAL_DEVICE=cpu is set\n"
+    assert first.feed(line) == [line.strip()] and second.feed(line) == []
+    assert second.feed("[revisual] stage 2 model=/m\n") == ["[revisual] stage 2 model=/m"]

@@ -173,6 +173,7 @@ class Pipeline:
         self.sft_nproc = sft_nproc
         self.verbose = verbose
         self.summary: dict = {"run_dir": str(self.run_dir), "stages": {}}
+        self.shown: set[str] = set()  # the children's [revisual] lines already on the console
 
     def stage_dir(self, stage: Stage) -> Path:
         return self.run_dir / stage.name
@@ -215,7 +216,9 @@ class Pipeline:
         line per verl step and the warnings that matter (everything with ``--verbose``); see verl_ext.console."""
         from verl_ext.console import run_logged
 
-        return run_logged(cmd, log_file, env, label, verbose=self.verbose, follow_steps=follow_steps)
+        # The driver prints each stage's start and end itself; the progress lines fill the gaps.
+        return run_logged(cmd, log_file, env, label, verbose=self.verbose, follow_steps=follow_steps, seen=self.shown,
+                          announce=False)
 
     def run_stage(self, stage: Stage) -> dict:
         out = self.stage_dir(stage)
@@ -355,8 +358,8 @@ class Pipeline:
             print(f"{PREFIX} warning: could not draw the dashboards: {type(err).__name__}: {err}", file=sys.stderr,
                   flush=True)
             return []
-        for path in paths:
-            print(f"{PREFIX} dashboard -> {path}", flush=True)
+        if paths:
+            print(f"{PREFIX} dashboards -> {paths[0].parent}: {', '.join(p.name for p in paths)}", flush=True)
         return paths
 
 
