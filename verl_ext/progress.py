@@ -8,11 +8,13 @@ those from its child processes, shows them.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
 
 PREFIX = "[revisual]"
+ANNOUNCE_ENV = "REVISUAL_PROGRESS_ANNOUNCE"
 INTERVAL_S = 25.0
 """Under the 30 s that a person (or a job log) should ever wait for a sign of life."""
 
@@ -31,7 +33,7 @@ class Progress:
     with the rate and ETA measured from the steps done. A context manager."""
 
     def __init__(self, label: str, total: int | None, unit: str = "steps", *, interval_s: float = INTERVAL_S,
-                 stream=None, terminal: bool | None = None, announce: bool = True):
+                 stream=None, terminal: bool | None = None, announce: bool | None = None):
         self.label, self.total, self.unit = label, total, unit
         self.stream = stream or sys.stdout
         self.terminal = self.stream.isatty() if terminal is None else terminal
@@ -48,9 +50,11 @@ class Progress:
             self._bar = tqdm(total=total, desc=label, unit=f" {unit}", file=self.stream, dynamic_ncols=True)
         else:
             # Without ``announce`` the caller's own lines say when it starts and ends (the pipeline's stages).
-            self.announce = announce
+            # REVISUAL_PROGRESS_ANNOUNCE=0: set by the pipeline for its children, whose start and end
+            # it prints itself.
+            self.announce = os.environ.get(ANNOUNCE_ENV, "1") != "0" if announce is None else announce
             self._last = time.monotonic()
-            if announce:
+            if self.announce:
                 self._line("started")
             self._thread = threading.Thread(target=self._beat, daemon=True)
             self._thread.start()

@@ -69,3 +69,13 @@ def test_a_line_every_child_repeats_is_shown_once_per_pipeline():
     line = "[revisual] device=cpu: REVISUAL_DEVICE=cpu is set\n"
     assert first.feed(line) == [line.strip()] and second.feed(line) == []
     assert second.feed("[revisual] stage 2 model=/m\n") == ["[revisual] stage 2 model=/m"]
+
+
+def test_the_pipeline_turns_its_childrens_start_and_end_lines_off_through_the_environment(monkeypatch):
+    from verl_ext.progress import ANNOUNCE_ENV
+
+    stream = Lines()
+    monkeypatch.setenv(ANNOUNCE_ENV, "0")
+    with Progress("evaluating model 1 of 2", 4, "answers", stream=stream, terminal=False, interval_s=3600) as progress:
+        progress.set(4)
+    assert stream.getvalue() == ""

@@ -45,6 +45,7 @@ from verl_ext.stages.outputs import (
     write_json_atomic,
 )
 from verl_ext.preflight.run_lock import RunFolderLocked, RunLock
+from verl_ext.progress import ANNOUNCE_ENV
 
 SUMMARY_FILE = "run_summary.json"
 PREFIX = "[pipeline]"
@@ -237,14 +238,13 @@ class Pipeline:
         metrics_file = out / "metrics" / f"{stage.name}-{stamp}.jsonl"
         log_file = out / "logs" / f"{stage.name}-{stamp}.log"
         metrics_file.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "VERL_FILE_LOGGER_PATH": str(metrics_file), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "VERL_FILE_LOGGER_PATH": str(metrics_file), "PYTHONUNBUFFERED": "1", ANNOUNCE_ENV: "0"}
         cmd = self.command(stage, model)
-        # Two lines: the stage itself prints its checkpoint and metrics paths, and run_summary.json keeps all.
+        # One line: the stage itself prints its checkpoint and metrics paths, and run_summary.json keeps all.
         print(
             f"{PREFIX} stage {stage.number} ({stage.title}): "
             + (f"resuming from checkpoint step {resume[0]}" if resume else "starting")
-            + f", input model {model or '(from the stage config)'}"
-            f"\n{PREFIX}   full output: {log_file}",
+            + f" from {model or 'the stage config model'}; full output: {log_file}",
             flush=True,
         )
         started = time.time()
@@ -293,7 +293,8 @@ class Pipeline:
         print(f"{PREFIX} stage {stage.number} ({stage.title}): measuring validation accuracy before and after "
               f"training; full output: {log_file}", flush=True)
         started = time.time()
-        code = self.run_child(cmd, log_file, {**os.environ, "PYTHONUNBUFFERED": "1"}, f"stage {stage.number} evaluation",
+        code = self.run_child(cmd, log_file, {**os.environ, "PYTHONUNBUFFERED": "1", ANNOUNCE_ENV: "0"},
+                              f"stage {stage.number} evaluation",
                               follow_steps=False)
         if code != 0 or not result_file.is_file():
             print(f"{PREFIX} warning: the evaluation of stage {stage.number} failed (exit {code}); see {log_file}",
