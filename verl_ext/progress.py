@@ -15,6 +15,10 @@ import time
 
 PREFIX = "[revisual]"
 ANNOUNCE_ENV = "REVISUAL_PROGRESS_ANNOUNCE"
+_last_line_at: float | None = None
+"""When any progress of this process last printed: a progress that follows another (the next model of an
+evaluation) and does not announce itself is due its first line ``interval_s`` after that, not after its
+own start, so the time between the two (loading the model) does not add to the silence."""
 INTERVAL_S = 25.0
 """Under the 30 s that a person (or a job log) should ever wait for a sign of life."""
 
@@ -53,7 +57,7 @@ class Progress:
             # REVISUAL_PROGRESS_ANNOUNCE=0: set by the pipeline for its children, whose start and end
             # it prints itself.
             self.announce = os.environ.get(ANNOUNCE_ENV, "1") != "0" if announce is None else announce
-            self._last = time.monotonic()
+            self._last = time.monotonic() if _last_line_at is None else _last_line_at
             if self.announce:
                 self._line("started")
             self._thread = threading.Thread(target=self._beat, daemon=True)
@@ -82,12 +86,16 @@ class Progress:
                 self._bar.write(text, file=self.stream)
             else:
                 print(text, file=self.stream, flush=True)
-            self._last = time.monotonic()
+            self._printed()
 
     def _line(self, note: str = "") -> None:
         with self._lock:
             print(f"{PREFIX} {self.label}: {self.status()}" + (f" ({note})" if note else ""), file=self.stream, flush=True)
-            self._last = time.monotonic()
+            self._printed()
+
+    def _printed(self) -> None:
+        global _last_line_at
+        self._last = _last_line_at = time.monotonic()
 
     def _beat(self) -> None:
         while not self._stop.wait(self.interval_s / 5):

@@ -79,3 +79,16 @@ def test_the_pipeline_turns_its_childrens_start_and_end_lines_off_through_the_en
     with Progress("evaluating model 1 of 2", 4, "answers", stream=stream, terminal=False, interval_s=3600) as progress:
         progress.set(4)
     assert stream.getvalue() == ""
+
+
+def test_a_quiet_progress_that_follows_another_counts_the_silence_from_the_last_line(monkeypatch):
+    from verl_ext.progress import ANNOUNCE_ENV
+
+    monkeypatch.setenv(ANNOUNCE_ENV, "0")
+    stream = Lines()
+    with Progress("evaluating model 1 of 2", 4, "answers", stream=stream, terminal=False, interval_s=3600) as first:
+        first.line("[revisual] a line of the first")
+        first.set(4)
+    printed_at = first._last
+    with Progress("evaluating model 2 of 2", 4, "answers", stream=stream, terminal=False, interval_s=3600) as second:
+        assert second._last == printed_at
