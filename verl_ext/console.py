@@ -115,8 +115,9 @@ def warning_text(text: str) -> str | None:
 class StageConsole:
     """Turns a stage's output lines into the console's lines (see the module doc)."""
 
-    def __init__(self, label: str, progress=None, seen: set[str] | None = None):
+    def __init__(self, label: str, progress=None, seen: set[str] | None = None, hide: re.Pattern | None = None):
         self.label = label
+        self.hide = hide
         self.progress = progress
         self.total: int | None = None
         self.step_started = time.monotonic()
@@ -138,7 +139,7 @@ class StageConsole:
             if self.progress is not None:
                 self.progress.set_total(self.total)
         if text.startswith(PREFIX):
-            return self._once(text)
+            return [] if self.hide is not None and self.hide.match(text) else self._once(text)
         step = parse_step_line(text)
         if step is not None:
             number, metrics = step
@@ -150,6 +151,12 @@ class StageConsole:
         if warning is not None:
             return [f"{PREFIX} {self.label} warning: {w}" for w in self._once(warning)]
         return []
+
+
+# A stage's lines naming its checkpoint, metrics and model folders: the pipeline prints each stage's log
+# and keeps every path in run_summary.json, so in its console these only repeat it.
+PATH_LINES = re.compile(rf"^{re.escape(PREFIX)} (done\. checkpoints:|checkpoints ->|metrics( \(jsonl\))? ?(->|:)|"
+                        r"merged HF model ->|(stage \d \([^)]*\) )?device=\w+ model=)")
 
 
 # ----------------------------------------------------------------------------- the first real error
@@ -213,11 +220,13 @@ def _last_frames(frames: list[str]) -> list[str]:
 
 # ----------------------------------------------------------------------------- running a stage
 def run_logged(cmd: list[str], log_file: Path, env: dict, label: str, verbose: bool = False,
-               follow_steps: bool = True, seen: set[str] | None = None, announce: bool = True) -> int:
+               follow_steps: bool = True, seen: set[str] | None = None, announce: bool = True,
+               hide: re.Pattern | None = None) -> int:
     """Run ``cmd`` with all its output in ``log_file`` and the console's share printed (every line with
     ``verbose``). With ``follow_steps`` a :class:`~verl_ext.progress.Progress` gives a sign of life at
     least every 25 s between the step lines (``announce``: also a line when it starts and ends). ``seen``:
-    the ``[revisual]`` lines already shown, by this call or earlier ones, shown no more."""
+    the ``[revisual]`` lines already shown, by this call or earlier ones, shown no more; ``hide``: our lines
+    the caller reports itself."""
     from verl_ext.progress import Progress
 
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -228,7 +237,7 @@ def run_logged(cmd: list[str], log_file: Path, env: dict, label: str, verbose: b
                                 bufsize=1, errors="replace")
         assert proc.stdout is not None
         progress = Progress(label, None, "steps", terminal=False, announce=announce) if follow_steps else None
-        console = StageConsole(label, progress, seen)
+        console = StageConsole(label, progress, seen, hide)
         try:
             for line in proc.stdout:
                 log.write(line)

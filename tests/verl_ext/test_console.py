@@ -137,3 +137,17 @@ def test_recipe_help_says_what_it_does_and_where_the_docs_are(recipe):
     docs = [word.strip(",.()") for line in lines if line.startswith("Docs:") for word in line.split()]
     named = [d for d in docs if d.startswith("docs/")]
     assert named and all((REPO / d).is_file() for d in named)
+
+
+def test_the_pipeline_hides_a_stages_path_lines_which_its_summary_keeps():
+    from verl_ext.console import PATH_LINES
+
+    console = StageConsole("stage 2", hide=PATH_LINES)
+    hidden = ["[revisual] checkpoints -> /r/stage2_mrl/checkpoints", "[revisual] metrics (jsonl) -> /r/m.jsonl",
+              "[revisual] done. checkpoints: /r/c", "[revisual] metrics: /r/m.jsonl", "[revisual] merged HF model -> /r/hf",
+              "[revisual] device=cpu model=/r/stage1_cold_start/hf",
+              "[revisual] stage 1 (cold start SFT) device=cpu model=/c/tiny-qwen25vl"]
+    assert [text for line in hidden for text in console.feed(line + "\n")] == []
+    kept = "[revisual] stage 2 warning: PAD kept no sequence"
+    assert console.feed(kept + "\n") == [kept]
+    assert StageConsole("stage 2").feed(hidden[0] + "\n") == [hidden[0]]  # the standalone recipes show them

@@ -215,11 +215,12 @@ class Pipeline:
     def run_child(self, cmd: list[str], log_file: Path, env: dict, label: str, follow_steps: bool = True) -> int:
         """Run one stage process, all output to its log; the console gets revisual's own lines, a compact
         line per verl step and the warnings that matter (everything with ``--verbose``); see verl_ext.console."""
-        from verl_ext.console import run_logged
+        from verl_ext.console import PATH_LINES, run_logged
 
-        # The driver prints each stage's start and end itself; the progress lines fill the gaps.
+        # The driver prints each stage's start and end itself; the progress lines fill the gaps. The
+        # stage's own path lines repeat the summary file's.
         return run_logged(cmd, log_file, env, label, verbose=self.verbose, follow_steps=follow_steps, seen=self.shown,
-                          announce=False)
+                          announce=False, hide=PATH_LINES)
 
     def run_stage(self, stage: Stage) -> dict:
         out = self.stage_dir(stage)
