@@ -1,6 +1,6 @@
 """revisual: the ReVisual-R1 recipe on verl 0.9.1 (pinned with the versions verified together)."""
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 # Two verified sets (docs/install.md): the CPU set (Python 3.11, torch 2.13.0+cpu, the whole test
 # suite) and the GPU set (the `gpu` extra, resolved against verl 0.9.1's own vLLM pins). Where they
@@ -64,9 +64,15 @@ setup(
     version="0.1.0",
     description="ReVisual-R1 (cold start, multimodal RL with PAD, text RL) on verl",
     python_requires=">=3.11",  # numpy 2.3.5 and pandas 3.1.1 need it
-    packages=find_packages(
+    # Namespace discovery: verl_ext/config/*/ hold only YAML files (Hydra config groups); plain
+    # find_packages leaves them out of `packages` and setuptools warns once per folder (issue 21).
+    packages=find_namespace_packages(
         include=["verl_ext", "verl_ext.*", "reward_fns", "reward_fns.*", "data_preprocess", "data_preprocess.*", "revisual_eval", "revisual_eval.*"]
     ),
+    # The flat layout declared as such: the editable install is then a plain .pth entry for the repo
+    # root (which the recipes put on PYTHONPATH anyway) instead of a meta path finder, whose build
+    # step prints a warning about same-named folders on every install.
+    package_dir={"": "."},
     package_data={"verl_ext": ["config/*.yaml", "config/*/*.yaml"]},
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,

@@ -222,6 +222,23 @@ def linear_equation(rng: random.Random, difficulty: int) -> SyntheticItem:
     return SyntheticItem(f"linear_equation:{equation}", question, str(x), chain)
 
 
+@register_task("majority_word", multimodal=False)
+def majority_word(rng: random.Random, difficulty: int) -> SyntheticItem:
+    """Which of two colour words is named more often in a short list: the text twin of ``majority_colour``
+    (same question shape and chain), so a model warm-started on that image task half knows this one.
+    The list has ``3 + 2 * difficulty`` words at most; higher difficulty allows a margin of one."""
+    first, second = rng.sample(sorted(draw.COLOURS), 2)
+    length = rng.choice(range(3, 4 + 2 * difficulty, 2))  # odd: there is always a majority
+    more = rng.randint(length // 2 + 1, length if difficulty == 1 else length - 1)
+    answer, other = (first, second) if rng.random() < 0.5 else (second, first)
+    words = [answer] * more + [other] * (length - more)
+    rng.shuffle(words)
+    listed = " ".join(words)
+    question = f"Which colour is named more often in '{listed}', {first} or {second}?"
+    chain = f"{answer} is named more."
+    return SyntheticItem(f"majority_word:{listed}:{first}:{second}", question, answer, chain)
+
+
 def multimodal_task_names() -> list[str]:
     """Names of the image tasks, in registration order."""
     return [name for name, spec in TASKS.items() if spec.multimodal]

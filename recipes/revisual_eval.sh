@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Evaluate a model on ReVisual-R1's ten benchmarks and print the scores beside the paper's Table 2.
+# Evaluate a model on ReVisual-R1's ten benchmarks (and MMMU) and print the scores beside the paper's Table 2.
 #
 #   bash recipes/revisual_eval.sh MODEL_PATH DATA_ROOT [flags...]
 #
@@ -11,7 +11,9 @@
 #   --benchmarks mathvista,math500  --limit 20  --data-parallel 8  --ray  --backend hf
 #   --judge http://judge-node:8000/v1 --judge-model Qwen2.5-72B-Instruct
 # With no arguments it runs the CPU demo: the tiny model on fixture copies of the ten benchmarks.
+# Docs: docs/evaluation.md (benchmarks, protocols, the judge, lmms-eval files).
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p;}' "$0"; exit 0 ;; esac
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-$( [ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python3 )}"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"

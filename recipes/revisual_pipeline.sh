@@ -13,7 +13,9 @@
 #                                              #   nnodes,n_gpus_per_node,save_freq,resume_mode,seed...}
 # Without a GPU every stage runs its tiny CPU default (minutes on 2 cores). With RAY_ADDRESS set, or
 # as `ray job submit --working-dir . -- bash recipes/revisual_pipeline.sh`, the RL stages join the cluster.
+# Docs: docs/pipeline.md (the driver, outputs, the CPU main job), docs/cpu.md.
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p;}' "$0"; exit 0 ;; esac
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-$( [ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python3 )}"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"

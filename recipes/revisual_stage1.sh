@@ -10,7 +10,12 @@
 # 5 epochs, cosine with 5% warm-up, max length 32768, bf16). NPROC_PER_NODE (default: the number of
 # GPUs) processes are started with torchrun. Without a GPU it runs the tiny CPU default
 # (REVISUAL_DEVICE=cpu|gpu forces a profile).
+# Console: the stage's [revisual] lines, one line per training step and the warnings that matter;
+# verl's full output goes to outputs/logs/<stage>-<time>.log (REVISUAL_LOG_DIR), whose path is printed
+# first. REVISUAL_VERBOSE=1 echoes every line as well. On failure the first real error is shown.
+# Docs: docs/pipeline.md (stages, overrides, outputs), docs/cpu.md (the CPU default), docs/data.md.
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p;}' "$0"; exit 0 ;; esac
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-$( [ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python3 )}"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
@@ -19,6 +24,6 @@ export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 STOP=("$PYTHON" -m verl_ext.stages.stopping --)
 NPROC="${NPROC_PER_NODE:-$("$PYTHON" -c 'import torch; print(max(1, torch.cuda.device_count()))' 2>/dev/null || echo 1)}"
 if [ "$NPROC" -gt 1 ]; then
-  exec "${STOP[@]}" "$PYTHON" -m torch.distributed.run --standalone --nproc_per_node="$NPROC" -m verl_ext.stages.sft "$@"
+  exec "${STOP[@]}" "$PYTHON" -m verl_ext.console --name stage1_cold_start -- "$PYTHON" -m torch.distributed.run --standalone --nproc_per_node="$NPROC" -m verl_ext.stages.sft "$@"
 fi
-exec "${STOP[@]}" "$PYTHON" -m verl_ext.stages.sft "$@"
+exec "${STOP[@]}" "$PYTHON" -m verl_ext.console --name stage1_cold_start -- "$PYTHON" -m verl_ext.stages.sft "$@"

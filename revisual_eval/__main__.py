@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -81,6 +82,8 @@ def add_judge_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--judge-timeout", type=float, default=defaults["timeout_s"].default, help="seconds per call")
     group.add_argument("--judge-retries", type=int, default=defaults["retries"].default, help="retries after a failed call")
     group.add_argument("--judge-cache", type=Path, help="reply cache (default RUN_DIR/judge_cache.sqlite)")
+    group.add_argument("--judge-max-failed", type=float, default=0.05, metavar="SHARE",
+                       help="exit 1 when more than this share of judge requests failed (their rows fall back to rules); default 0.05")
 
 
 def judge_settings(args) -> JudgeSettings | None:
@@ -91,6 +94,8 @@ def judge_settings(args) -> JudgeSettings | None:
         return None
     if not args.judge_model:
         raise SystemExit("--judge needs --judge-model NAME (the model the endpoint serves)")
+    if not 0.0 <= args.judge_max_failed <= 1.0:
+        raise SystemExit(f"--judge-max-failed must be a share between 0 and 1, got {args.judge_max_failed}")
     try:
         return JudgeSettings(
             url=args.judge, model=args.judge_model, api_key=args.judge_api_key, concurrency=args.judge_concurrency,
@@ -98,6 +103,31 @@ def judge_settings(args) -> JudgeSettings | None:
         )
     except ValueError as exc:
         raise SystemExit(f"--judge: {exc}") from None
+
+
+def checked_judge(args) -> JudgeSettings | None:
+    """The judge settings after one cheap request to the endpoint and model; a failure is a
+    one-line ``error:`` and exit 2, before anything is generated or scored."""
+    from revisual_eval.judge_client import JudgeCallError, check_judge
+
+    settings = judge_settings(args)
+    if settings is not None and not getattr(args, "judge_checked", False):
+        try:
+            check_judge(settings)
+        except JudgeCallError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        args.judge_checked = True  # `run` checks before generating; its score step need not ask again
+    return settings
+
+
+def judge_failures(results: dict, max_share: float) -> str | None:
+    """The error when more than ``max_share`` of the judge requests failed, else None."""
+    judge = results.get("judge")
+    if not judge or judge["failed_share"] <= max_share:
+        return None
+    return (f"judge: {judge['failed_requests']} of {judge['asked']} requests failed ({judge['failed_share']:.0%}), more than "
+            f"--judge-max-failed {max_share:g}; their rows fell back to the rules (see results.md)")
 
 
 def generate_config(args):
@@ -133,18 +163,41 @@ def generate_config(args):
     )
 
 
+def usage_error(message: str) -> int:
+    """A bad path, flag or resume: one ``error:`` line on stderr, exit status 2."""
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+_HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
+
+
+def check_generate_paths(args) -> str | None:
+    """What is wrong with ``--model`` and ``--data-root`` before any engine starts, or None. A model
+    that is not a folder must look like a hub id (``org/name``) for the engine to fetch it."""
+    if not Path(args.data_root).is_dir():
+        return f"--data-root {args.data_root} does not exist"
+    model = str(args.model)
+    if args.backend in ("auto", "hf", "vllm") and not Path(model).exists():
+        if model.startswith((".", "/", "~")) or not _HUB_ID.match(model):
+            return f"--model {model}: no such folder (and not a hub id 'org/name')"
+    return None
+
+
 def run_generate(args) -> int:
     from revisual_eval.generate import generate
     from revisual_eval.runfiles import RunFolderBusy, generating_into
 
+    problem = check_generate_paths(args)
+    if problem:
+        return usage_error(problem)
     cfg = generate_config(args)
     try:
         # Two generations appending to one --out wrote every row twice; the second is refused, naming the first.
         with generating_into(Path(cfg.out)):
             progress = generate(cfg, progress=not args.no_progress)
     except RunFolderBusy as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return usage_error(str(exc))
     failed = {name: state.error for name, state in progress.items() if state.error}
     for name, message in failed.items():
         print(f"error: {name}: {message}", file=sys.stderr)
@@ -154,16 +207,20 @@ def run_generate(args) -> int:
 def run_score(args) -> int:
     from revisual_eval.score import score_run
 
-    judge = judge_settings(args)
     if not Path(args.run).is_dir():
-        print(f"error: run folder {args.run} does not exist (run generate first)", file=sys.stderr)
-        return 1
+        return usage_error(f"run folder {args.run} does not exist (run generate first)")
+    if args.data_root is not None and not Path(args.data_root).is_dir():
+        return usage_error(f"--data-root {args.data_root} does not exist")
+    judge = checked_judge(args)
     benchmarks = _benchmark_list(args.benchmarks) if args.benchmarks else None
     results = score_run(args.run, args.data_root, benchmarks, _pairs(args.path, "--path", Path), judge=judge, progress=not args.no_progress)
     print((Path(args.run) / "results.md").read_text())
     for name, message in results["errors"].items():
         print(f"error: {name}: {message}", file=sys.stderr)
-    return 1 if results["errors"] else 0
+    failures = judge_failures(results, args.judge_max_failed)
+    if failures:
+        print(f"error: {failures}", file=sys.stderr)
+    return 1 if results["errors"] or failures else 0
 
 
 def run_demo(args) -> int:
@@ -195,10 +252,10 @@ def run_convert(args) -> int:
     from revisual_eval.errors import EvalDataError
 
     try:
-        path = convert_lmms_eval(args.samples, args.benchmark, args.run, args.id_template, overwrite=args.overwrite)
+        path = convert_lmms_eval(args.samples, args.benchmark, args.run, args.id_template, overwrite=args.overwrite,
+                                 data_root=args.data_root, paths=_pairs(args.path, "--path", Path), results=args.results)
     except EvalDataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return usage_error(str(exc))
     print(path)
     return 0
 
@@ -220,23 +277,35 @@ def main(argv: list[str] | None = None) -> int:
     convert = commands.add_parser("convert", help="another tool's responses as a run file (then score with --data-root)")
     convert.add_argument("tool", choices=["lmms-eval"], help="lmms-eval or lm-evaluation-harness --log_samples output")
     convert.add_argument("--samples", required=True, type=Path, help="the tool's <date>_samples_<task>.jsonl")
-    convert.add_argument("--benchmark", required=True, choices=BENCHMARKS)
+    convert.add_argument("--benchmark", choices=BENCHMARKS, help="default: from the task config (<date>_results.json) or the task name")
     convert.add_argument("--run", required=True, type=Path, help="run folder to write <benchmark>.jsonl into")
-    convert.add_argument("--id-template", help="our id from the doc's fields, e.g. '{pid}' (defaults for five benchmarks)")
+    convert.add_argument("--data-root", type=Path, help="benchmark data: doc_id -> our id (lmms-eval >= 0.4 writes no doc); "
+                         "without it the ids are doc_ids and the references lmms-eval's targets")
+    convert.add_argument("--path", action="append", metavar="BENCH=DIR", help="a benchmark's folder outside the data root")
+    convert.add_argument("--results", type=Path, help="the run's <date>_results.json (default: the one beside --samples)")
+    convert.add_argument("--id-template", help="v0.3.5 files: our id from the doc's fields, e.g. '{pid}' (defaults for six benchmarks)")
     convert.add_argument("--overwrite", action="store_true", help="replace an existing run file")
-    fixtures = commands.add_parser("fixtures", help="write tiny fixture copies of the ten benchmarks")
+    fixtures = commands.add_parser("fixtures", help="write tiny fixture copies of the eleven benchmarks")
     fixtures.add_argument("--out", required=True, type=Path)
     demo = commands.add_parser("demo", help="CPU demo: tiny model on the fixtures, both phases")
     demo.add_argument("--out", type=Path, default=Path("outputs/eval_cpu_demo"))
     demo.add_argument("extra", nargs=argparse.REMAINDER, help="more generate flags")
     args = parser.parse_args(argv)
+    from revisual_eval.errors import EvalDataError
 
+    try:
+        return run_command(args)
+    except EvalDataError as exc:  # a refused resume, an unreadable run folder: the message says it all
+        return usage_error(str(exc))
+
+
+def run_command(args) -> int:
     if args.command == "generate":
         return run_generate(args)
     if args.command == "score":
         return run_score(args)
     if args.command == "run":
-        judge_settings(args)  # refuse bad judge flags before generating for hours
+        checked_judge(args)  # refuse a bad or unreachable judge before generating for hours
         if args.out is None:
             args.out = Path("outputs") / "eval" / Path(args.model.rstrip("/")).name
         status = run_generate(args)

@@ -3,7 +3,7 @@
 Built on ``reward_fns`` (extraction, normalisation, option-aware equivalence); what is added here is
 each benchmark's own rule from its standard evaluator: MathVision's letter-or-option-text, MathVista's
 option *text* gold and precision rounding, DynaMath's 1e-3 tolerance and substring text answers,
-WeMath's "Answer" fallback, LogicVista's letter sets.
+WeMath's "Answer" fallback, LogicVista's letter sets, MMMU's official parser (:mod:`revisual_eval.mmmu`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from reward_fns import check_equivalence, extract_answer_eval
 from reward_fns.choices import letter_set
 from reward_fns.normalize import normalize_answer
 from reward_fns.numeric import evaluate_constant, parse_exact
+
+from revisual_eval import mmmu
 
 DYNAMATH_TOLERANCE = 1e-3
 _WEMATH_ANSWER = re.compile(r"answer", re.IGNORECASE)
@@ -120,6 +122,30 @@ def judge_math(pred: str, reference: dict) -> bool:
     return equivalent(pred, reference["answer"])
 
 
+def judge_mmmu(pred: str, reference: dict) -> bool:
+    """MMMU: the official parse of ``pred`` (letter, or open-answer candidates) against the gold."""
+    if reference.get("question_type") == "multiple-choice":
+        return mmmu.parse_choice(pred, reference.get("choices") or []) == reference["answer"]
+    return mmmu.open_correct(mmmu.parse_open(pred), reference["answer"])
+
+
+def mmmu_verdict(response: str, reference: dict) -> Verdict:
+    """MMMU's protocol on the final answer if the response gives one, else on the whole response.
+
+    A multiple-choice response that points to no option gets the official random guess (seeded, see
+    :mod:`revisual_eval.mmmu`) as its verdict, and no extracted answer."""
+    text = extract_final_answer(response) or response or ""
+    if reference.get("question_type") == "multiple-choice":
+        choices = reference.get("choices") or []
+        letter = mmmu.parse_choice(text, choices)
+        if letter is None:
+            return Verdict(None, bool(choices) and mmmu.guess_choice(text, choices) == reference["answer"])
+        return Verdict(letter, letter == reference["answer"])
+    if not text.strip():
+        return Verdict(None, False)
+    return Verdict(text.strip()[:200], mmmu.open_correct(mmmu.parse_open(text), reference["answer"]))
+
+
 JUDGES: dict[str, Callable[[str, dict], bool]] = {
     "mathverse": judge_option_or_value,
     "mathvision": judge_option_or_value,
@@ -131,6 +157,7 @@ JUDGES: dict[str, Callable[[str, dict], bool]] = {
     "aime25": judge_math,
     "gpqa_diamond": judge_option_or_value,
     "math500": judge_math,
+    "mmmu": judge_mmmu,
 }
 
 
@@ -147,6 +174,8 @@ def wemath_fallback(response: str) -> str | None:
 
 def judge_response(benchmark: str, response: str, reference: dict) -> Verdict:
     """Extract the answer from ``response`` and apply ``benchmark``'s rule."""
+    if benchmark == "mmmu":
+        return mmmu_verdict(response, reference)
     answer = extract_final_answer(response)
     if answer is None and benchmark == "wemath":
         answer = wemath_fallback(response)

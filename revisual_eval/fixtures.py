@@ -1,4 +1,4 @@
-"""Tiny copies of the ten benchmarks in their release layouts, for the CPU demo and the tests.
+"""Tiny copies of the eleven benchmarks in their release layouts, for the CPU demo and the tests.
 
 A few rows each, with real PNG images, in the same files, columns and types as the public copies
 (see ``docs/evaluation.md``); the questions are toy ones with known answers.
@@ -161,4 +161,22 @@ def write_fixture_data(root: str | Path) -> Path:
              "level": 2, "unique_id": "test/precalculus/807.json"},
         ],
     )
+    mmmu_common = {"explanation": "", "img_type": "['Diagrams']", "topic_difficulty": "Easy", "subfield": "toy"}
+    for subject, rows in (
+        ("Accounting", [
+            {"id": "validation_Accounting_1", "question": "<image 1> Which colour is the box?", "options": "['red', 'white', 'blue']",
+             "answer": "B", "question_type": "multiple-choice"},
+            {"id": "validation_Accounting_2", "question": "What is 1.5 + 2? <image 1>", "options": "[]", "answer": "3.5",
+             "question_type": "open"},
+        ]),
+        ("Math", [
+            {"id": "validation_Math_1", "question": "Which is the larger one, <image 1> or <image 2>?", "options": "['left', 'right']",
+             "answer": "A", "question_type": "multiple-choice"},
+        ]),
+    ):
+        cells = []
+        for number, row in enumerate(rows):
+            images = {f"image_{k}": (hf_image(70 + 3 * number + k, f"{k}.png") if f"<image {k}>" in row["question"] else None) for k in range(1, 8)}
+            cells.append({**row, **images, **mmmu_common})
+        write_parquet(root / "mmmu" / subject / "validation-00000-of-00001.parquet", cells)
     return root

@@ -68,7 +68,11 @@ class JudgeCallError(RuntimeError):
 
 
 class JudgeClient:
-    """``ask(messages) -> reply``: cached, retried, thread-safe. Counts calls, cache hits and failures."""
+    """``ask(messages) -> reply``: cached, retried, thread-safe.
+
+    Counted in one unit, requests (one ``ask``): ``requests`` sent to the endpoint,
+    ``failed_requests`` among them (after their retries, or not sent because the judge is down),
+    ``cache_hits`` answered from the cache. ``http_attempts`` counts HTTP calls, retries included."""
 
     def __init__(self, settings: JudgeSettings, cache: JudgeCache):
         from openai import OpenAI  # imported here: scoring without a judge never loads it
@@ -82,9 +86,10 @@ class JudgeClient:
                               http_client=deadline_http_client(settings.timeout_s))
         self._lock = threading.Lock()
         self._failures_in_a_row = 0
-        self.calls = 0
+        self.requests = 0
+        self.http_attempts = 0
         self.cache_hits = 0
-        self.failed_calls = 0
+        self.failed_requests = 0
 
     def _request(self, messages: list[dict]) -> dict:
         return {"messages": messages, "temperature": 0.0, "max_tokens": self.settings.max_tokens}
@@ -99,14 +104,15 @@ class JudgeClient:
                 self.cache_hits += 1
             return cached
         with self._lock:
+            self.requests += 1
             if self._failures_in_a_row >= self.settings.give_up_after:
-                self.failed_calls += 1
+                self.failed_requests += 1
                 raise JudgeCallError(f"judge down: {self._failures_in_a_row} calls in a row failed; not called")
         try:
             reply = self._call_with_retries(request)
         except JudgeCallError:
             with self._lock:
-                self.failed_calls += 1
+                self.failed_requests += 1
                 self._failures_in_a_row += 1
             raise
         with self._lock:
@@ -124,7 +130,7 @@ class JudgeClient:
                 delay = min(30.0, self.settings.backoff_s * 2 ** (attempt - 1))
                 time.sleep(delay * (1 + 0.5 * random.random()))
             with self._lock:
-                self.calls += 1
+                self.http_attempts += 1
             try:
                 completion = self._client.chat.completions.create(model=self.settings.model, **request)
                 return reply_text(completion)
@@ -139,6 +145,35 @@ class JudgeClient:
             except ValueError as exc:  # malformed JSON, or JSON without a reply in it
                 last = f"malformed reply: {str(exc)[:200]}"
         raise JudgeCallError(f"{last} (after {attempt + 1} attempt{'s' if attempt else ''})")
+
+
+def check_judge(settings: JudgeSettings) -> None:
+    """One cheap request (a one-token reply) to the endpoint and model, before any real work.
+
+    Raises :class:`JudgeCallError` with a one-line reason (endpoint unreachable, model unknown,
+    key refused, reply malformed): a judge that cannot answer this would otherwise leave every row
+    on its rule verdict, and a judged column equal to the rules."""
+    import openai
+
+    client = openai.OpenAI(base_url=settings.url, api_key=settings.api_key, timeout=settings.timeout_s, max_retries=0)
+    where = f"judge {settings.url} model {settings.model!r}"
+    try:
+        completion = client.chat.completions.create(
+            model=settings.model, messages=[{"role": "user", "content": "Reply with the word OK."}], temperature=0.0, max_tokens=1
+        )
+        reply_text(completion)
+    except openai.APIStatusError as exc:
+        raise JudgeCallError(f"{where}: HTTP {exc.status_code}: {_one_line(exc)}") from None
+    except openai.APITimeoutError:
+        raise JudgeCallError(f"{where}: no reply within {settings.timeout_s:g} s (--judge-timeout)") from None
+    except openai.APIConnectionError as exc:
+        raise JudgeCallError(f"{where}: cannot connect ({_one_line(exc.__cause__ or exc)})") from None
+    except ValueError as exc:
+        raise JudgeCallError(f"{where}: malformed reply ({_one_line(exc)})") from None
+
+
+def _one_line(value) -> str:
+    return " ".join(str(value).split())[:200]
 
 
 def reply_text(completion) -> str:

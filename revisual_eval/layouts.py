@@ -26,6 +26,7 @@ FOLDER_NAMES = {
     "aime25": ["aime25", "AIME2025"],
     "gpqa_diamond": ["gpqa_diamond", "gpqa"],
     "math500": ["math500", "MATH-500"],
+    "mmmu": ["mmmu", "MMMU"],
 }
 
 

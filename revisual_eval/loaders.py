@@ -319,6 +319,41 @@ def load_math500(folder: Path, options: LoadOptions) -> list[EvalItem]:
     return check_unique_ids(items, path)
 
 
+_MMMU_ID = re.compile(r"^[a-z]+_(.+)_(\d+)$")
+
+
+def _mmmu_order(item: EvalItem) -> tuple:
+    """(subject, number) from ``validation_Art_Theory_12``: MMMU/MMMU keeps one file per subject,
+    lmms-lab's copy (what lmms-eval reads) one file in this order, so both load alike."""
+    match = _MMMU_ID.match(item.id)
+    return (match.group(1), int(match.group(2))) if match else (item.id, 0)
+
+
+@register_loader("mmmu")
+def load_mmmu(folder: Path, options: LoadOptions) -> list[EvalItem]:
+    """MMMU validation (900; 30 subjects), multiple choice and open questions, up to 7 images each."""
+    from revisual_eval import mmmu
+
+    split = options.splits.get("mmmu", "validation")
+    _, files = find_one_layout(
+        folder, "mmmu", [("parquet", f"*/{split}-*.parquet"), ("parquet", f"data/{split}-*.parquet"), ("parquet", f"{split}-*.parquet")]
+    )
+    items = []
+    for path, index, row in read_parquet_files(files):
+        question_type = require(row, "question_type", path=path, index=index)
+        try:
+            choices = mmmu.parse_options(row.get("options"))
+        except (ValueError, SyntaxError) as exc:
+            raise EvalDataError(path, f"not a list ({exc})", row=index, field="options") from None
+        question = require(row, "question", path=path, index=index)
+        reference = {"answer": require(row, "answer", path=path, index=index), "question_type": question_type, "choices": choices}
+        # Images in the order of their first <image k> mention, as MMMU's own code passes them.
+        numbers = sorted({int(k) for k in re.findall(r"<image (\d)>", question + "".join(choices))})
+        images = [image_from_cell(row.get(f"image_{k}"), base=folder, path=path, index=index, field=f"image_{k}") for k in numbers]
+        items.append(EvalItem("mmmu", _text_id(row, "id", path, index), prompts.mmmu_prompt(question, choices, question_type), reference, images))
+    return check_unique_ids(sorted(items, key=_mmmu_order), files[0])
+
+
 def limit_items(items: list[EvalItem], limit: int | None) -> list[EvalItem]:
     """The items of the first ``limit`` problems; DynaMath seeds and WeMath composites stay whole."""
     if limit is None:

@@ -154,4 +154,5 @@ METRICS: dict[str, Callable[[list[dict]], MetricResult]] = {
     "aime25": aime_metrics,
     "gpqa_diamond": mean_accuracy,
     "math500": mean_accuracy,
+    "mmmu": mean_accuracy,
 }

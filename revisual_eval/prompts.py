@@ -61,6 +61,19 @@ def gpqa_prompt(question: str, options: list[str]) -> str:
     return f"{question}\nAnswer Choices: {rendered}\nOutput your final answer in boxes, such as \\boxed{{A}}."
 
 
+MMMU_CHOICE_INSTRUCTION = "Answer with the option's letter from the given choices directly."
+MMMU_OPEN_INSTRUCTION = "Answer the question using a single word or phrase."
+
+
+def mmmu_prompt(question: str, options: list[str], question_type: str) -> str:
+    """MMMU's prompt (its repo's ``construct_prompt``, lmms-eval's default): the question, the
+    options as ``A. text`` lines, and the instruction for the question type."""
+    if question_type == "multiple-choice":
+        listed = "\n".join(f"{LETTERS[i]}. {text}" for i, text in enumerate(options))
+        return f"{question}\n{listed}\n\n{MMMU_CHOICE_INSTRUCTION}"
+    return f"{question}\n\n{MMMU_OPEN_INSTRUCTION}"
+
+
 def build_messages(user_text: str, num_images: int, *, system_prompt: str | None, placement: str = "system") -> list[dict]:
     """Chat messages: optional system message, then a user turn with the images first.
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from revisual_eval.judge_protocols import PROTOCOLS
-from revisual_eval.paper import BENCHMARKS, DISPLAY_NAMES, LLM_JUDGED, PAPER_TABLE2, REVISUAL_ROW
+from revisual_eval.paper import BENCHMARKS, DISPLAY_NAMES, LLM_JUDGED, PAPER_BENCHMARKS, PAPER_TABLE2, REVISUAL_ROW
 from revisual_eval.runfiles import write_text_atomic
 
 
@@ -43,11 +43,18 @@ def results_dict(scores: dict, errors: dict[str, str], judge: dict | None = None
         }
         if entry.judged is not None:
             benchmarks[name]["judged"] = judged_entry(name, entry)
-    results = {"benchmarks": benchmarks, "average": _mean([b["score"] for b in benchmarks.values()]), "errors": dict(errors)}
+    averaged = average_names(list(benchmarks))
+    results = {"benchmarks": benchmarks, "average": _mean([benchmarks[n]["score"] for n in averaged]), "averaged": averaged, "errors": dict(errors)}
     if judge is not None:
-        results["average_judged"] = _mean([b["judged"]["score"] for b in benchmarks.values() if "judged" in b])
+        results["average_judged"] = _mean([benchmarks[n]["judged"]["score"] for n in averaged if "judged" in benchmarks[n]])
         results["judge"] = judge
     return results
+
+
+def average_names(names: list[str]) -> list[str]:
+    """The benchmarks the average is over: those of the paper's ten in this run, so that it compares
+    with the paper rows (MMMU has no paper number); all of them when none of the ten is here."""
+    return [n for n in names if n in PAPER_BENCHMARKS] or list(names)
 
 
 def _mean(values: list[float]) -> float:
@@ -61,19 +68,31 @@ def _fmt(value) -> str:
 def paper_average(model: str, names: list[str]) -> float | None:
     """A paper row's mean over the benchmarks of this run (its own 10-average if all ten are present)."""
     row = PAPER_TABLE2[model]
-    if set(names) == set(BENCHMARKS):
+    if set(names) == set(PAPER_BENCHMARKS):
         return row["average"]
     values = [row[n] for n in names if n in row]
     return sum(values) / len(values) if values else None
 
 
 def _judge_lines(judge: dict) -> list[str]:
+    answered = judge["requests"] - judge["failed_requests"]
     return [
-        f"Judge `{judge['model']}` at {judge['url']}: {judge['calls']} calls, {judge['cache_hits']} replies from the cache, "
-        f"{judge['failed_calls']} calls failed. Rule-based and judged scores are side by side; a row whose judge call "
-        "failed keeps its rule verdict and is counted under *judge failed*.",
+        f"Judge `{judge['model']}` at {judge['url']}: {judge['asked']} requests, {judge['cache_hits']} answered from the cache, "
+        f"{answered} by the judge, {judge['failed_requests']} failed after up to {judge['retries']} retries each "
+        f"({judge['http_attempts']} HTTP attempts in all). Rule-based and judged scores are side by side; each judged "
+        "number says how many of its rows the judge decided, and a row whose request failed fell back to its rule verdict.",
         "",
     ]
+
+
+def judged_cell(entry: dict) -> str:
+    """A judged score marked with how it was reached: rows the judge decided out of all, and rows
+    that fell back to rules after a failed request; ``(rules)`` where the protocol is rule-based."""
+    judged = entry["judged"]
+    if judged["protocol"] != "judge":
+        return f"{_fmt(judged['score'])} (rules)"
+    fell_back = f", {judged['failed']} fell back" if judged["failed"] else ""
+    return f"{_fmt(judged['score'])} ({judged['judged']}/{entry['rows']} judged{fell_back})"
 
 
 def _one_row_table(header: list[str], cells: list) -> list[str]:
@@ -89,7 +108,7 @@ def _benchmark_table(name: str, entry: dict, judged: dict | None) -> list[str]:
     if judged is None:
         header = ["metric", "this run", "ReVisual-R1 (7B)", "Δ", "n", "rows", "no answer"]
         return _one_row_table(header, [entry["metric"], _fmt(entry["score"]), _fmt(paper), delta, *common])
-    header = ["metric", "rules", "judged", "ReVisual-R1 (7B)", "Δ judged", "n", "rows", "no answer (rules)", "judged rows", "judge failed"]
+    header = ["metric", "rules", "judged", "ReVisual-R1 (7B)", "Δ judged", "n", "rows", "no answer (rules)", "judged rows", "fell back to rules"]
     cells = [entry["metric"], _fmt(entry["score"]), _fmt(judged["score"]), _fmt(paper), delta, *common, judged["judged"], judged["failed"]]
     return _one_row_table(header, cells)
 
@@ -112,19 +131,23 @@ def render_markdown(results: dict, run_config: dict, title: str) -> str:
     if judge is not None:
         lines += _judge_lines(judge)
     if names:
-        subset = "" if set(names) == set(BENCHMARKS) else f" over these {len(names)}"
+        averaged = average_names(names)
+        if set(averaged) == set(PAPER_BENCHMARKS):
+            subset = "" if len(names) == len(averaged) else " of the paper's ten"
+        else:
+            subset = f" over these {len(averaged)}" if len(names) == len(averaged) else f" over {', '.join(DISPLAY_NAMES.get(n, n) for n in averaged)}"
         header = ["Model"] + [f"{DISPLAY_NAMES.get(n, n)}{mark[n]}" for n in names] + [f"Avg{subset}"]
         lines += ["## Beside the paper (Table 2)", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         ours = [_fmt(results["benchmarks"][n]["score"]) for n in names]
         if judge is None:
             lines.append("| **this run** | " + " | ".join(ours) + f" | **{_fmt(results['average'])}** |")
         else:
-            judged = [_fmt(results["benchmarks"][n]["judged"]["score"]) for n in names]
+            judged = [judged_cell(results["benchmarks"][n]) for n in names]
             lines.append("| **this run, rules** | " + " | ".join(ours) + f" | **{_fmt(results['average'])}** |")
             lines.append(f"| **this run, judged** (`{judge['model']}`) | " + " | ".join(judged) + f" | **{_fmt(results['average_judged'])}** |")
         for model, row in PAPER_TABLE2.items():
             label = f"**{model}**" if model == REVISUAL_ROW else model
-            lines.append(f"| {label} | " + " | ".join(_fmt(row.get(n)) for n in names) + f" | {_fmt(paper_average(model, names))} |")
+            lines.append(f"| {label} | " + " | ".join(_fmt(row.get(n)) for n in names) + f" | {_fmt(paper_average(model, averaged))} |")
         lines.append("")
         if any(mark.values()):
             if judge is None:

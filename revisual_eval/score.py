@@ -137,6 +137,11 @@ def score_run(run_dir: Path, data_root: Path | None = None, benchmarks: list[str
     config_path = run_dir / "run_config.json"
     run_config = json.loads(config_path.read_text()) if config_path.exists() else {}
     names = benchmarks or [b for b in BENCHMARKS if run_file(run_dir, b).exists()]
+    log(run_files_found(run_dir, names, explicit=benchmarks is not None))
+    if not names:
+        others = sorted(p.name for p in run_dir.glob("*.jsonl"))
+        found = f"; it holds {', '.join(others)}" if others else ""
+        raise EvalDataError(run_dir, f"no run file to score: expected <benchmark>.jsonl with <benchmark> one of {', '.join(BENCHMARKS)}{found}")
     scores: dict[str, BenchmarkScore] = {}
     errors: dict[str, str] = {}
     client = open_judge(judge, run_dir) if judge is not None else None
@@ -160,6 +165,21 @@ def score_run(run_dir: Path, data_root: Path | None = None, benchmarks: list[str
     return write_results(run_dir, scores, errors, run_config, judge_summary(client))
 
 
+def run_files_found(run_dir: Path, names: list[str], explicit: bool) -> str:
+    """One line: the run files that will be scored, the benchmarks without one, and any other
+    JSONL in the folder (a misnamed run file, e.g. ``MathVista.jsonl``, is not read)."""
+    found = [run_file(run_dir, b).name for b in names if run_file(run_dir, b).exists()]
+    absent = [b for b in (names if explicit else BENCHMARKS) if not run_file(run_dir, b).exists()]
+    known = {run_file(run_dir, b).name for b in BENCHMARKS}
+    others = sorted(p.name for p in Path(run_dir).glob("*.jsonl") if p.name not in known)
+    line = f"scoring {run_dir}: {len(found)} run files ({', '.join(found) or 'none'})"
+    if absent:
+        line += f"; no file for {', '.join(absent)}"
+    if others:
+        line += f"; not read (not <benchmark>.jsonl): {', '.join(others)}"
+    return line
+
+
 def open_judge(settings, run_dir: Path):
     """A judge client whose cache is ``settings.cache_path`` or ``RUN_DIR/judge_cache.sqlite``."""
     from revisual_eval.judge_cache import JudgeCache
@@ -169,14 +189,21 @@ def open_judge(settings, run_dir: Path):
 
 
 def judge_summary(client) -> dict | None:
-    """What results.json records about the judge: model, URL, calls made, cache hits, failed calls."""
+    """What results.json records about the judge, counted in requests (one per question asked):
+    ``asked`` (sent + from the cache), ``requests`` sent, ``cache_hits``, ``failed_requests`` and
+    their share of ``asked``; ``http_attempts`` (retries included) is the one count in calls."""
     if client is None:
         return None
+    asked = client.requests + client.cache_hits
     return {
         "model": client.settings.model,
         "url": client.settings.url,
-        "calls": client.calls,
+        "asked": asked,
+        "requests": client.requests,
         "cache_hits": client.cache_hits,
-        "failed_calls": client.failed_calls,
+        "failed_requests": client.failed_requests,
+        "failed_share": round(client.failed_requests / asked, 4) if asked else 0.0,
+        "http_attempts": client.http_attempts,
+        "retries": client.settings.retries,
         "cache": str(client.cache.path),
     }

@@ -522,6 +522,7 @@ class Smoke:
             PYTHONPATH=f"{ROOT}{os.pathsep}{env['PYTHONPATH']}" if env.get("PYTHONPATH") else str(ROOT),
             HF_HUB_OFFLINE="1",
             WANDB_MODE="disabled",
+            REVISUAL_VERBOSE="1",  # each part's log gets the recipes' full output, not their short console
             TOKENIZERS_PARALLELISM="false",
             RAY_DEDUP_LOGS="0",
         )

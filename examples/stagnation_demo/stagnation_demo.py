@@ -80,6 +80,7 @@ class Demo:
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(
             [str(REPO)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))}
         self.env.setdefault("REVISUAL_DEVICE", "cpu")
+        self.env["REVISUAL_VERBOSE"] = "1"  # runs/<arm>-seed<k>/logs get the recipe's full output
         self.python = sys.executable
         self.started = time.time()
         self.run_times: list[float] = []

@@ -55,7 +55,7 @@ def test_pad_across_two_nodes_trains_exactly_the_selection_with_the_scheduled_en
             f"trainer.default_local_dir={run}/checkpoints",
         ],
         {"REVISUAL_DEVICE": "cpu", "REVISUAL_CACHE": str(default_cache_dir()),
-         "REVISUAL_ACTOR_TRACE": str(trace_dir)},
+         "REVISUAL_ACTOR_TRACE": str(trace_dir), "REVISUAL_VERBOSE": "1"},  # the full output, for a failure's message
         timeout_s=1200,  # only stops a hung job from blocking CI; nothing is asserted on time
     )  # fmt: skip
     log = job.stdout + job.stderr

@@ -302,3 +302,29 @@ def test_main_job_tasks_are_answered_by_their_pixels_and_numbers(seed, difficult
     item = get_task("compare_numbers").generate(rng, difficulty)
     a, b = map(int, re.findall(r"\d+", item.question))
     assert int(item.answer) == max(a, b) and a != b
+
+
+def test_majority_word_names_both_colours_and_answers_the_one_named_more_often():
+    from data_preprocess.synthetic_tasks import get_task
+
+    rng = random.Random(5)
+    task = get_task("majority_word")
+    assert not task.multimodal
+    for difficulty in (1, 2):
+        for _ in range(50):
+            item = task.generate(rng, difficulty)
+            listed = item.question.split("'")[1].split()
+            first, second = item.question.rstrip("?").rsplit(", ", 1)[1].split(" or ")
+            assert set(listed) <= {first, second} and item.answer in (first, second)
+            assert listed.count(item.answer) > len(listed) / 2
+            assert item.chain == f"{item.answer} is named more."
+
+
+def test_the_cpu_defaults_text_rl_files_fit_the_majority_word_problem_space(tmp_path):
+    from pathlib import Path
+
+    from verl_ext.cpu_default import CPU_DEFAULT
+
+    paths = write_synthetic_datasets(str(tmp_path), num_train=CPU_DEFAULT.num_train, num_val=CPU_DEFAULT.num_val,
+                                     tasks=CPU_DEFAULT.tasks)
+    assert Path(paths["textrl"]["val"]).is_file()

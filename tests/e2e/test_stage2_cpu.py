@@ -27,7 +27,9 @@ WHOLE_BATCH_ELIGIBLE = (*ADVANTAGE_FILTER, "algorithm.pad.low=0")
 
 def run_stage2(workdir: Path, *overrides: str):
     trace = workdir / "trace"
-    env = {**os.environ, "REVISUAL_DEVICE": "cpu", "RAY_DEDUP_LOGS": "0", "REVISUAL_ACTOR_TRACE": str(trace)}
+    # REVISUAL_VERBOSE: the assertions read the stage's full output, which the recipe otherwise keeps in its log.
+    env = {**os.environ, "REVISUAL_DEVICE": "cpu", "RAY_DEDUP_LOGS": "0", "REVISUAL_ACTOR_TRACE": str(trace),
+           "REVISUAL_VERBOSE": "1"}
     env.pop("RAY_ADDRESS", None)
     # The timeout only stops a hung run from blocking CI; no assertion is made on time.
     proc = subprocess.run(

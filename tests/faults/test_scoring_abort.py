@@ -14,7 +14,8 @@ REPO = Path(__file__).resolve().parents[2]
 def test_a_step_where_most_scoring_fails_stops_the_run(tmp_path):
     broken = tmp_path / "broken_term.py"
     broken.write_text("def boom(acc):\n    raise RuntimeError('this reward term is broken')\n")
-    env = {**os.environ, "REVISUAL_DEVICE": "cpu", "RAY_DEDUP_LOGS": "0"}
+    # REVISUAL_VERBOSE: the assertions read the stage's full output, which the recipe otherwise keeps in its log.
+    env = {**os.environ, "REVISUAL_DEVICE": "cpu", "RAY_DEDUP_LOGS": "0", "REVISUAL_VERBOSE": "1"}
     env.pop("RAY_ADDRESS", None)
     # The timeout only stops a hung run from blocking CI; no assertion is made on time.
     proc = subprocess.run(

@@ -30,7 +30,7 @@ BROKEN_ROW = 3
 
 def recipe(space, *overrides):
     """``bash revisual_stage2.sh`` of the checkout seen through the spaced path, with the spaced Python."""
-    env = {**os.environ, "REVISUAL_DEVICE": "cpu", "RAY_DEDUP_LOGS": "0",
+    env = {**os.environ, "REVISUAL_DEVICE": "cpu", "RAY_DEDUP_LOGS": "0", "REVISUAL_VERBOSE": "1",  # full output
            "PYTHON": str(space["python"])}
     env.pop("PYTHONPATH", None)  # the recipe puts the (spaced) checkout on it
     env.pop("RAY_ADDRESS", None)

@@ -10,7 +10,8 @@ revisual_eval sends:
 
 ``server.faults`` injects failures: a callable ``(prompt_text, attempt) -> "500" | "malformed" |
 "slow" | None`` where ``attempt`` counts earlier requests with the same prompt. Every request body
-is recorded in ``server.requests``.
+is recorded in ``server.requests``. ``server.models``, when set, is the set of model names served;
+another name gets vLLM's 404.
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ class _Handler(BaseHTTPRequestHandler):
             server.attempts[prompt] = attempt + 1
         if self.path != "/v1/chat/completions":
             return self._send(404, b'{"error": {"message": "not found"}}')
+        if server.models is not None and body["model"] not in server.models:
+            # What vLLM answers for a model it does not serve.
+            return self._send(404, json.dumps({"object": "error", "message": f"The model `{body['model']}` does not exist.",
+                                               "type": "NotFoundError", "code": 404}).encode())
         fault = server.faults(prompt, attempt) if server.faults else None
         if fault == "500":
             return self._send(500, b'{"error": {"message": "judge overloaded"}}')
@@ -89,6 +94,7 @@ class JudgeServer(ThreadingHTTPServer):
         self.requests: list[dict] = []
         self.attempts: dict[str, int] = {}
         self.faults = None
+        self.models = None
 
     @property
     def url(self) -> str:
@@ -99,6 +105,7 @@ class JudgeServer(ThreadingHTTPServer):
             self.requests.clear()
             self.attempts.clear()
         self.faults = None
+        self.models = None
 
 
 @pytest.fixture(scope="module")

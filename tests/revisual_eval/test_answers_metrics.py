@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from revisual_eval.answers import extract_final_answer, judge_response, wemath_fallback
+from revisual_eval.answers import Verdict, extract_final_answer, judge_response, wemath_fallback
 from revisual_eval.metrics import aime_metrics, dynamath_worst_case, mean_accuracy, wemath_counts, wemath_metrics, wemath_scores
 
 
@@ -159,3 +159,30 @@ def test_dynamath_worst_case_at_most_average(verdicts):
     result = dynamath_worst_case(rows)
     assert result.score <= result.details["average_accuracy"] + 1e-9
     assert result.score == pytest.approx(100 * sum(all(cs) for cs in verdicts) / len(verdicts), abs=1e-3)
+
+
+MMMU_MC = {"answer": "B", "question_type": "multiple-choice", "choices": ["red", "white", "blue"]}
+MMMU_OPEN = {"answer": "3.5", "question_type": "open", "choices": []}
+
+
+@pytest.mark.parametrize(
+    "response, reference, answer, correct",
+    [
+        ("The answer is (B).", MMMU_MC, "B", True),  # bracketed letter
+        ("I pick B because it is pale", MMMU_MC, "B", True),  # bare letter as a word
+        ("(A) is wrong, so (B)", MMMU_MC, "B", True),  # several: the last one wins
+        ("Looking at it the box is clearly white in colour", MMMU_MC, "B", True),  # option text, in a long response
+        ("\\boxed{C}", MMMU_MC, "C", False),
+        ("so the total is 3.50", MMMU_OPEN, "so the total is 3.50", True),  # numbers rounded to 2 decimals
+        ("the result = 7/2", MMMU_OPEN, "the result = 7/2", False),  # the official parser does not evaluate fractions
+        ("\\boxed{3,5}", MMMU_OPEN, "3,5", False),
+        ("It is 24/7", {"answer": "['24/7', '3.43']", "question_type": "open", "choices": []}, "It is 24/7", True),  # list gold
+    ],
+)
+def test_mmmu_official_protocol(response, reference, answer, correct):
+    assert judge_response("mmmu", response, reference) == Verdict(answer, correct)
+
+
+def test_mmmu_no_choice_found_is_a_seeded_guess_counted_as_unanswered():
+    verdicts = {judge_response("mmmu", "no idea", MMMU_MC) for _ in range(3)}
+    assert len(verdicts) == 1 and next(iter(verdicts)).answer is None  # reproducible, and no extracted answer

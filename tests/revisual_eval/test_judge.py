@@ -2,6 +2,7 @@
 ``openai`` client. Judged protocols, the reply cache, retries, timeouts, 500s and malformed JSON."""
 
 import json
+import socket
 
 import pytest
 
@@ -58,7 +59,7 @@ def test_judged_protocols_beside_rules_then_a_rescore_asks_nothing(judge, data_r
     assert scores(results) == pytest.approx(RULES, abs=1e-3)
     assert scores(results, "judged") == pytest.approx(JUDGED, abs=1e-3)
     assert len(judge.requests) == REQUESTS and {r["model"] for r in judge.requests} == {"test-judge"}
-    assert results["judge"]["calls"] == REQUESTS and results["judge"]["failed_calls"] == 0
+    assert (results["judge"]["requests"], results["judge"]["http_attempts"], results["judge"]["failed_requests"]) == (REQUESTS, REQUESTS, 0)
     assert results["average_judged"] == pytest.approx(sum(JUDGED.values()) / 4, abs=1e-3)
     assert results["benchmarks"]["math500"]["judged"]["protocol"] == "rules"
     assert results["benchmarks"]["logicvista"]["judged"]["judged"] == 3
@@ -106,7 +107,9 @@ def test_a_retry_recovers_and_an_interrupted_score_resumes_from_the_cache(judge,
     # The first attempt of every prompt gets a 500, the second an answer: retried, all judged.
     judge.faults = lambda prompt, attempt: "500" if attempt == 0 else None
     first = score_run(run, data_root, judge=settings(judge), log=lambda m: None, progress=False)
-    assert len(judge.requests) == 2 * 5 and first["judge"]["failed_calls"] == 0
+    assert len(judge.requests) == 2 * 5
+    # One unit per counter: 5 requests, all answered, in 10 HTTP attempts.
+    assert (first["judge"]["requests"], first["judge"]["failed_requests"], first["judge"]["http_attempts"]) == (5, 0, 10)
     assert scores(first, "judged") == pytest.approx({"mathvista": 100.0, "logicvista": 200 / 3}, abs=1e-3)
 
     # An interrupted score: a judge that went down after some replies (LogicVista's prompts fail).
@@ -144,7 +147,42 @@ def test_judge_flags_on_the_command_line(judge, data_root, tmp_path, capsys):
     argv = ["score", "--run", str(run), "--data-root", str(data_root), "--judge", judge.url, "--judge-model", "cli-judge",
             "--judge-cache", str(cache), "--no-progress"]
     assert main(argv) == 0
-    assert cache.exists() and "| **this run, judged** (`cli-judge`) | 100.0 | **100.0** |" in capsys.readouterr().out
+    assert cache.exists() and "| **this run, judged** (`cli-judge`) | 100.0 (2/2 judged) | **100.0** |" in capsys.readouterr().out
+
+
+def test_a_wrong_model_or_a_dead_endpoint_stops_before_scoring_with_one_line(judge, data_root, tmp_path, capsys):
+    run = tmp_path / "run"
+    write_run(run, {"mathvista": RUN["mathvista"]})
+    judge.models = {"served-judge"}
+    base = ["score", "--run", str(run), "--data-root", str(data_root), "--no-progress", "--judge-retries", "0"]
+    with pytest.raises(SystemExit) as stopped:
+        main([*base, "--judge", judge.url, "--judge-model", "typo-judge"])
+    err = capsys.readouterr().err.strip()
+    assert stopped.value.code == 2 and len(err.splitlines()) == 1
+    assert err.startswith(f"error: judge {judge.url} model 'typo-judge': HTTP 404") and "does not exist" in err
+    assert len(judge.requests) == 1 and not (run / "results.json").exists()  # one check request, nothing scored
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    with pytest.raises(SystemExit) as stopped:
+        main([*base, "--judge", dead, "--judge-model", "served-judge"])
+    err = capsys.readouterr().err.strip()
+    assert stopped.value.code == 2 and len(err.splitlines()) == 1 and "cannot connect" in err
+    assert main([*base, "--judge", judge.url, "--judge-model", "served-judge"]) == 0
+
+
+def test_failed_requests_over_the_flag_exit_nonzero_and_judged_cells_say_what_fell_back(judge, data_root, tmp_path, capsys):
+    run = tmp_path / "run"
+    write_run(run, {"mathvista": RUN["mathvista"], "logicvista": RUN["logicvista"], "math500": RUN["math500"]})
+    judge.faults = lambda prompt, attempt: "500" if "Chosen letter(s)" in prompt else None  # LogicVista's requests fail
+    argv = ["score", "--run", str(run), "--data-root", str(data_root), "--no-progress", "--judge", judge.url,
+            "--judge-model", "j", "--judge-retries", "0"]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "error: judge: 3 of 5 requests failed (60%), more than --judge-max-failed 0.05" in captured.err
+    assert "| **this run, judged** (`j`) | 100.0 (2/2 judged) | 33.3 (0/3 judged, 3 fell back) | 50.0 (rules) |" in captured.out
+    assert "5 requests, 0 answered from the cache, 2 by the judge, 3 failed after up to 0 retries each (5 HTTP attempts in all)" in captured.out
+    assert main([*argv, "--judge-max-failed", "1"]) == 0  # the same failures, accepted by the flag
 
 
 def test_reply_readers_and_mathvista_normalisation():

@@ -35,6 +35,15 @@ def test_every_fixture_loads_with_native_ids(data_root):
     assert ids["aime25"] == ["aime2025-I/0", "aime2025-II/0"]
     assert ids["gpqa_diamond"] == ["rec0", "rec1"]
     assert ids["math500"] == ["test/algebra/1.json", "test/precalculus/807.json"]
+    assert ids["mmmu"] == ["validation_Accounting_1", "validation_Accounting_2", "validation_Math_1"]
+
+
+def test_mmmu_items_carry_options_images_and_the_official_prompt(data_root):
+    first, open_question, two_images = load(data_root, "mmmu")
+    assert first.reference == {"answer": "B", "question_type": "multiple-choice", "choices": ["red", "white", "blue"]}
+    assert first.prompt.endswith("A. red\nB. white\nC. blue\n\nAnswer with the option's letter from the given choices directly.")
+    assert open_question.prompt.endswith("\n\nAnswer the question using a single word or phrase.")
+    assert (len(first.images), len(two_images.images)) == (1, 2)
 
 
 def test_references_carry_what_scoring_needs(data_root):

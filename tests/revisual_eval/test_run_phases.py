@@ -133,7 +133,7 @@ def test_score_writes_results_beside_the_paper(data_root, tmp_path):
     results = score_run(run, data_root, log=lambda m: None)
     assert "gpqa_diamond.jsonl, row 0, field 'id': missing" in results["errors"]["gpqa_diamond"]
     on_disk = json.loads((run / "results.json").read_text())
-    assert set(on_disk["benchmarks"]) == {"mathverse", "mathvision", "mathvista", "dynamath", "wemath", "logicvista", "aime24", "aime25", "math500"}
+    assert set(on_disk["benchmarks"]) == {"mathverse", "mathvision", "mathvista", "dynamath", "wemath", "logicvista", "aime24", "aime25", "math500", "mmmu"}
     for entry in on_disk["benchmarks"].values():
         assert set(entry) >= {"metric", "score", "n"}
     # The echo engine answers \boxed{A}: hand-checked against the fixtures.
@@ -141,10 +141,12 @@ def test_score_writes_results_beside_the_paper(data_root, tmp_path):
     assert on_disk["benchmarks"]["wemath"]["details"]["counts"]["IK"] == 2
     assert on_disk["benchmarks"]["logicvista"]["score"] == pytest.approx(100 / 3, abs=1e-3)
     assert on_disk["benchmarks"]["aime24"]["metric"] == "avg@8"
-    scores = [e["score"] for e in on_disk["benchmarks"].values()]
+    # MMMU (echo's A: right on Math_1, a letter but wrong on the others) is not in the paper, nor in the average.
+    assert on_disk["benchmarks"]["mmmu"]["score"] == pytest.approx(100 / 3, abs=1e-3)
+    scores = [e["score"] for name, e in on_disk["benchmarks"].items() if name != "mmmu"]
     assert on_disk["average"] == pytest.approx(sum(scores) / len(scores), abs=1e-3)
     table = (run / "results.md").read_text()
-    assert "| **ReVisual-R1 (7B)** | 53.6 | 48.8 | 73.1 | 27.5 | 42.0 | 52.3 | 53.3 | 43.3 | 89.2 |" in table
+    assert "| **ReVisual-R1 (7B)** | 53.6 | 48.8 | 73.1 | 27.5 | 42.0 | 52.3 | 53.3 | 43.3 | 89.2 | – |" in table
     assert "| VL-Rethinker-7B |" in table and "| **this run** |" in table
     assert "MathVerse †" in table and "lower bound" in table
     assert "## Not scored" in table and "gpqa_diamond" in table
@@ -175,7 +177,8 @@ def test_recipe_generates_judges_and_scores_in_one_command(data_root, tmp_path, 
     assert set(results["benchmarks"]) == {"wemath", "logicvista"}
     assert results["benchmarks"]["wemath"]["metric"] == "score (strict)"
     # The echo engine boxes its answer, so WeMath keeps its rule verdicts and LogicVista asks the judge once per item.
-    assert results["benchmarks"]["wemath"]["judged"]["rule"] == 7 and len(judge.requests) == 3
+    checks = [r for r in judge.requests if r["max_tokens"] == 1]  # the one check request before generating
+    assert results["benchmarks"]["wemath"]["judged"]["rule"] == 7 and len(judge.requests) == 3 + len(checks) and len(checks) == 1
 
 
 def test_score_reports_missing_rows_against_the_limit(data_root, tmp_path):

@@ -233,7 +233,7 @@ def test_every_stage_is_measured_before_and_after(run):
     assert "validation accuracy before -> after" in run["second"].stdout
     dashboards = sorted((run["run_dir"] / "dashboards").glob("*.png"))
     assert [p.stem for p in dashboards] == ["stage1_cold_start", "stage2_mrl", "stage3_trl"]
-    assert f"dashboard -> {dashboards[0]}" in run["second"].stdout
+    assert f"dashboards -> {dashboards[0].parent}: stage1_cold_start.png, stage2_mrl.png, stage3_trl.png" in run["second"].stdout
 
 
 def canonical_key(name):

@@ -145,17 +145,23 @@ def test_find_stage_metrics_accepts_run_stage_and_metrics_folders(tmp_path):
 
 
 # ----------------------------------------------------------------------------- dashboards
+def rl_panel(title: str):
+    (found,) = [p for p in RL_PANELS if p.title == title]
+    return found
+
+
 def test_panel_names_the_keys_a_run_did_not_log():
     rows = [{"step": 1, "critic/score/mean": 0.5, "stagnation/zero_var_group_frac": 0.25}]
     fig = Figure()
     axes = fig.subplots(1, 3)
-    zero_var, effective, pad = RL_PANELS[1], RL_PANELS[2], RL_PANELS[3]
+    zero_var, effective, pad = (rl_panel(t) for t in ("zero-variance groups", "effective tokens",
+                                                     "PAD: kept and selected sequences, tau"))
     for ax, panel in zip(axes, (zero_var, effective, pad)):
         draw_panel(ax, panel, rows, boundaries=[])
     assert [line.get_label() for line in axes[0].lines] == ["stagnation/zero_var_group_frac"]
-    assert [t.get_text() for t in axes[0].texts] == [
+    assert axes[0].get_legend().get_title().get_text() == (
         "not logged: stagnation/all_correct_group_frac, stagnation/all_wrong_group_frac"
-    ]
+    )
     assert len(axes[1].lines) == 0 and axes[1].texts[0].get_text() == (
         "not logged:\nstagnation/effective_token_frac\nstagnation/dropped_tokens_cum"
     )
@@ -167,13 +173,13 @@ def test_launch_boundaries_and_prioritised_steps_are_drawn(tmp_path):
     rows = load_metrics(tmp_path / "metrics")
     fig = Figure()
     ax = fig.subplots()
-    draw_panel(ax, RL_PANELS[3], rows, boundaries=[3])
+    draw_panel(ax, rl_panel("PAD: kept and selected sequences, tau"), rows, boundaries=[3])
     vertical = [line for line in ax.lines if list(line.get_xdata()) == [3, 3]]
     assert len(vertical) == 1
     shaded = [patch.get_x() for patch in ax.patches]
     assert shaded == [2.5]  # pad/prioritised is 1 at step 3 only
     ax = fig.subplots()
-    draw_panel(ax, RL_PANELS[0], rows, boundaries=[])
+    draw_panel(ax, rl_panel("reward and accuracy"), rows, boundaries=[])
     curves = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in ax.lines}
     assert curves["val-core/synth/acc/mean@1"] == ([2, 4], [0.5, 0.75])
     assert curves["critic/score/mean"] == ([1, 2, 3, 4], [0.1, 0.2, 0.35, 0.4])
@@ -207,6 +213,68 @@ def test_cli_prints_the_dashboards_it_wrote_and_fails_cleanly(tmp_path, capsys):
     assert done.stdout.split() == [str(out / "stage1_cold_start.png"), str(out / "stage2_mrl.png")]
     assert main([str(tmp_path / "missing")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def noisy_rl_run(metrics_dir: Path) -> None:
+    """40 steps of an RL stage: a zig-zag reward, accuracy equal to the score (no length term), a custom
+    reward term beside accuracy, GPU memory at 0 (a CPU run); no PAD or entropy keys."""
+    rows = []
+    for step in range(1, 41):
+        score = 0.3 + 0.005 * step + (0.1 if step % 2 else -0.1)
+        rows.append((step, {"critic/score/mean": score, "reward/acc/mean": score,
+                            "reward/term/accuracy/mean": score, "reward/term/my_brevity/mean": 0.5 - 0.002 * step,
+                            "reward/term/my_brevity/max": 1.0, "response_length/mean": 20.0 + step % 3,
+                            "stagnation/zero_var_group_frac": 0.25}))
+    write_jsonl(metrics_dir / "stage3_trl-20260101-120000.jsonl", rows)
+
+
+def test_a_dashboard_reads_at_a_glance(tmp_path):
+    from verl_ext.plot.dashboard import build_dashboard
+
+    noisy_rl_run(tmp_path / "metrics")
+    fig = build_dashboard("stage3_trl", tmp_path / "metrics")
+    axes = {ax.get_title(): ax for ax in fig.axes if ax.get_title()}
+    # Panels nothing was logged for (PAD, entropy bonus) are left out, and the heading says so.
+    assert "PAD: kept and selected sequences, tau" not in axes and "entropy bonus" not in axes
+    assert "left out: effective tokens, PAD: kept and selected sequences, tau, entropy bonus" in fig.get_suptitle()
+    # No machine path in any title; every drawn axis says what it shows.
+    assert "/" not in fig.get_suptitle() and not [t for t in axes if "/" in t]
+    for title, ax in axes.items():
+        assert ax.get_xlabel() == "step" and ax.get_ylabel(), title
+    # Every logged reward term is drawn (the mean of each), the custom one included.
+    terms = [line.get_label() for line in axes["reward terms (mean per rollout)"].lines]
+    assert {"reward/term/accuracy/mean", "reward/term/my_brevity/mean"} <= set(terms)
+    assert not [t for t in terms if t.endswith("/max")]
+    reward = axes["reward and accuracy"]
+    labels = [line.get_label() for line in reward.lines]
+    # A noisy curve gets a moving average over it; the raw one stays, fainter.
+    assert "critic/score/mean, mean of 5" in labels
+    (raw,) = [line for line in reward.lines if line.get_label() == "critic/score/mean"]
+    assert raw.get_alpha() < 1
+    # Accuracy equals the score here: it is drawn so that both stay visible, and says so.
+    (same,) = [line for line in reward.lines if line.get_label().startswith("reward/acc/mean (same as")]
+    assert same.get_markerfacecolor() == "none" and same.get_linestyle() != raw.get_linestyle()
+    # Legends sit outside the data: below the axes.
+    fig.canvas.draw() if fig.canvas else None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    for title, ax in axes.items():
+        legend = ax.get_legend()
+        assert legend is not None, title
+        assert legend.get_window_extent(renderer).y1 <= ax.get_window_extent(renderer).y0, title
+
+
+def test_the_sft_dashboard_leaves_out_panels_that_are_zero_on_a_cpu(tmp_path):
+    from verl_ext.plot.dashboard import build_dashboard
+
+    write_jsonl(tmp_path / "metrics" / "stage1_cold_start-20260101-090000.jsonl",
+                [(step, {"train/loss": 1.0 / step, "train/lr": 1e-3, "perf/max_memory_allocated_gb": 0.0,
+                         "perf/max_memory_reserved_gb": 0.0}) for step in range(1, 5)])
+    fig = build_dashboard("stage1_cold_start", tmp_path / "metrics")
+    titled = [ax for ax in fig.axes if ax.get_title()]
+    assert sorted(ax.get_title() for ax in titled) == ["loss", "lr"]
+    assert all(ax.get_ylabel() and ax.get_xlabel() == "step" for ax in titled)
 
 
 def test_plotting_imports_neither_verl_nor_torch():

@@ -230,3 +230,15 @@ def test_cpu_main_job_keeps_the_entropy_warm_up_share_of_the_run(monkeypatch):
     # The paper's 140 warm-up steps of 200, as the same share of the CPU main job's run.
     share = gpu.algorithm.entropy_anneal.warmup_steps / 200
     assert cpu.algorithm.entropy_anneal.warmup_steps == round(share * cpu.trainer.total_training_steps)
+
+
+def test_the_cpu_main_jobs_text_rl_learns_without_the_entropy_bonus():
+    """Stage 3 of the CPU main job: its warm-up covers the run (a bonus of 0.02 undid the tiny model's
+    text RL within a few steps), and its text tasks are ones the warm start half knows."""
+    from verl_ext.cpu_default import CPU_DEFAULT
+    from verl_ext.stages.pipeline import cpu_main_job_args, override_value
+
+    args = cpu_main_job_args()[3]
+    warmup = override_value(args, "algorithm.entropy_anneal.warmup_steps")
+    assert warmup is not None and int(warmup) >= int(override_value(args, "trainer.total_training_steps"))
+    assert CPU_DEFAULT.tasks["textrl"] == ["majority_word"]

@@ -1,9 +1,15 @@
 """One PNG dashboard per stage, drawn from the stage's metrics JSONL.
 
-An RL stage gets six fixed panels: reward and accuracy, zero-variance groups, the effective-token
-share, PAD's counts and tau, the entropy bonus, response length. A key that a run did not log is
-named in its panel as "not logged"; nothing fails on it. Any other stage (the SFT cold start) gets
-one panel per metric name, ``train/loss`` and ``val/loss`` sharing the "loss" panel.
+An RL stage gets fixed panels: reward and accuracy, every logged reward term, zero-variance groups,
+the effective-token share, PAD's counts and tau, the entropy bonus, response length. A panel none of
+whose keys a run logged is left out (the heading says which); a key missing from a drawn panel is named
+in it as "not logged"; nothing fails on it. Any other stage (the SFT cold start) gets one panel per
+metric name, ``train/loss`` and ``val/loss`` sharing the "loss" panel; one whose values are all zero
+(GPU memory on a CPU run) is left out.
+
+Read at a glance: a noisy curve is drawn thin with a moving average over it; a curve equal to one
+drawn before it in the same panel gets hollow markers and a dashed line so that neither hides the
+other; legends sit below their panel, outside the data; titles hold no paths.
 
 Figures are built on matplotlib's object API with the Agg canvas: no pyplot state, no display.
 """
@@ -34,6 +40,8 @@ class Panel:
     """Metric keys drawn as dashed lines on a second axis (a different scale)."""
     prefixes: tuple[str, ...] = ()
     """Every logged key starting with one of these is drawn on the left axis too (validation curves)."""
+    suffix: str = ""
+    """With ``prefixes``: only the keys ending with this (``/mean`` of each reward term)."""
     flags: tuple[str, ...] = ()
     """0/1 keys, drawn as shading over the steps where they are 1."""
     ylabel: str = ""
@@ -55,6 +63,13 @@ RL_PANELS = (
         left=("critic/score/mean", "reward/acc/mean"),
         prefixes=("val-core/",),
         ylabel="mean over rollouts",
+    ),
+    Panel(
+        "reward terms (mean per rollout)",
+        left=(),
+        prefixes=("reward/term/",),
+        suffix="/mean",
+        ylabel="term value",
     ),
     Panel(
         "zero-variance groups",
@@ -99,6 +114,8 @@ RL_PANELS = (
 GENERIC_FIRST = ("loss", "lr", "grad_norm")
 MAX_GENERIC_PANELS = 12
 MARKERS_UP_TO = 40  # points per curve; with more, markers only clutter the line
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")  # one shape per curve of a panel: lines that cross stay apart
+SMOOTH_FROM = 6  # points; a shorter curve is read as it is
 BOUNDARY_STYLE = {"color": "0.35", "linewidth": 0.8, "linestyle": ":"}
 
 
@@ -115,21 +132,75 @@ def generic_panels(rows: list[dict]) -> tuple[list[Panel], int]:
         groups.setdefault(key.rsplit("/", 1)[-1], []).append(key)
     rank = {name: i for i, name in enumerate(GENERIC_FIRST)}
     order = sorted(groups, key=lambda name: (rank.get(name, len(rank)), name))
-    panels = [Panel(name, left=tuple(groups[name])) for name in order[:MAX_GENERIC_PANELS]]
-    return panels, max(0, len(order) - MAX_GENERIC_PANELS)
+    panels = [Panel(name, left=tuple(groups[name]), ylabel=name) for name in order if not _all_zero(rows, groups[name])]
+    return panels[:MAX_GENERIC_PANELS], max(0, len(panels) - MAX_GENERIC_PANELS)
 
 
-def _plot(ax, rows: list[dict], key: str, color, dashed: bool = False) -> None:
+def _all_zero(rows: list[dict], keys: list[str]) -> bool:
+    """Whether every logged value of ``keys`` is 0 (a GPU-only metric on a CPU run)."""
+    values = [v for key in keys for v in series(rows, key)[1]]
+    return bool(values) and all(v == 0 for v in values)
+
+
+def has_data(panel: Panel, rows: list[dict]) -> bool:
+    """Whether the rows hold any key the panel draws."""
+    logged = {key for row in rows for key in row}
+    if any(key in logged for key in panel.keys()):
+        return True
+    return bool(panel.prefixes) and any(key.startswith(panel.prefixes) and key.endswith(panel.suffix) for key in logged)
+
+
+def moving_average(values: list[float], window: int) -> list[float]:
+    """The mean of the last ``window`` values at each point (fewer at the start); NaNs are skipped."""
+    out = []
+    for i in range(len(values)):
+        part = [v for v in values[max(0, i - window + 1):i + 1] if v == v]
+        out.append(sum(part) / len(part) if part else float("nan"))
+    return out
+
+
+def is_noisy(values: list[float]) -> bool:
+    """Whether a curve zig-zags: at least ``SMOOTH_FROM`` points and its direction flips on a third of
+    the steps or more (a schedule or a count that only climbs is not smoothed)."""
+    finite = [v for v in values if v == v]
+    if len(finite) < SMOOTH_FROM:
+        return False
+    moves = [b - a for a, b in zip(finite, finite[1:]) if b != a]
+    flips = sum(1 for a, b in zip(moves, moves[1:]) if (a > 0) != (b > 0))
+    return flips >= len(finite) / 3
+
+
+def _plot(ax, rows: list[dict], key: str, color, dashed: bool = False, index: int = 0,
+          drawn: dict | None = None) -> None:
+    """One curve: its own marker shape; thin under a moving average when noisy; hollow markers and
+    dashes when it equals a curve drawn before it in ``drawn`` (``{(steps, values): key}``)."""
     steps, values = series(rows, key)
-    marker = "o" if len(steps) <= MARKERS_UP_TO else None
-    ax.plot(steps, values, label=key, color=color, marker=marker, markersize=3,
-            linestyle="--" if dashed else "-", linewidth=1.4)
+    marker = MARKERS[index % len(MARKERS)] if len(steps) <= MARKERS_UP_TO else None
+    same = drawn.get((tuple(steps), tuple(values))) if drawn is not None else None
+    if drawn is not None:
+        drawn.setdefault((tuple(steps), tuple(values)), key)
+    # A copy of a curve already drawn is not smoothed again: its average would cover the first one's.
+    noisy = is_noisy(values) and same is None
+    style = {"color": color, "marker": marker, "markersize": 3, "linestyle": "--" if dashed else "-",
+             "linewidth": 1.4}
+    label = key
+    if same is not None:
+        label = f"{key} (same as {same})"
+        style.update(marker=marker or "o", markersize=7, markerfacecolor="none", linestyle=(0, (4, 3)))
+    if noisy:
+        style.update(alpha=0.35, linewidth=0.9)
+    ax.plot(steps, values, label=label, **style)
+    if noisy:
+        window = max(3, len(values) // 8)
+        ax.plot(steps, moving_average(values, window), label=f"{key}, mean of {window}", color=color,
+                linestyle="--" if dashed else "-", linewidth=2.2)
 
 
 def draw_panel(ax, panel: Panel, rows: list[dict], boundaries: list[int]) -> None:
     """Draw one panel on ``ax``; keys the rows lack are listed as not logged."""
     logged = {key for row in rows for key in row}
-    extra = sorted(key for key in logged if key.startswith(panel.prefixes)) if panel.prefixes else []
+    extra = sorted(key for key in logged if key.startswith(panel.prefixes) and key.endswith(panel.suffix)) \
+        if panel.prefixes else []
     left = [key for key in panel.left if key in logged] + extra
     right = [key for key in panel.right if key in logged]
     flags = [key for key in panel.flags if key in logged]
@@ -143,16 +214,17 @@ def draw_panel(ax, panel: Panel, rows: list[dict], boundaries: list[int]) -> Non
         ax.set_yticks([])
         return
     colors = iter(f"C{i}" for i in range(100))
-    for key in left:
-        _plot(ax, rows, key, next(colors))
-    ax.set_ylabel(panel.ylabel)
+    drawn: dict = {}
+    for index, key in enumerate(left):
+        _plot(ax, rows, key, next(colors), index=index, drawn=drawn)
+    ax.set_ylabel(panel.ylabel or panel.title)
     if panel.fraction:
         ax.set_ylim(-0.03, 1.03)
     handles, labels = ax.get_legend_handles_labels()
     if right:
         twin = ax.twinx()
-        for key in right:
-            _plot(twin, rows, key, next(colors), dashed=True)
+        for index, key in enumerate(right, start=len(left)):
+            _plot(twin, rows, key, next(colors), dashed=True, index=index)
         twin.set_ylabel(panel.right_ylabel)
         more_handles, more_labels = twin.get_legend_handles_labels()
         handles, labels = handles + more_handles, labels + more_labels
@@ -166,10 +238,12 @@ def draw_panel(ax, panel: Panel, rows: list[dict], boundaries: list[int]) -> Non
         labels.append(f"{key} = 1 (shaded)")
     for step in boundaries:
         ax.axvline(step, **BOUNDARY_STYLE)
+    # Below the panel, outside the data (constrained layout makes room for it), with the keys not logged.
+    legend = ax.legend(handles, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2,
+                       frameon=False, title=("not logged: " + ", ".join(missing)) if missing else None,
+                       title_fontsize=7)
     if missing:
-        ax.text(0.01, 0.01, "not logged: " + ", ".join(missing), transform=ax.transAxes,
-                fontsize=7, color="0.4", va="bottom")
-    ax.legend(handles, labels, fontsize=7, loc="best")
+        legend.get_title().set_color("0.4")
 
 
 def save_png(fig: Figure, out_png: Path) -> Path:
@@ -185,16 +259,24 @@ def save_png(fig: Figure, out_png: Path) -> Path:
 
 def draw_dashboard(stage: str, metrics_dir: Path, out_png: Path) -> Path:
     """The dashboard of one stage's metrics folder, written to ``out_png``."""
+    return save_png(build_dashboard(stage, metrics_dir), out_png)
+
+
+def build_dashboard(stage: str, metrics_dir: Path) -> Figure:
+    """The dashboard figure of one stage's metrics folder."""
     launches = read_launches(metrics_dir)
     rows = join_launches(launches)
     boundaries = launch_starts(launches)
+    empty: list[str] = []
     if is_rl(rows):
-        panels, left_out = list(RL_PANELS), 0
+        panels = [panel for panel in RL_PANELS if has_data(panel, rows)]
+        empty = [panel.title for panel in RL_PANELS if panel not in panels]
+        left_out = 0
     else:
         panels, left_out = generic_panels(rows)
     ncols = 2 if len(panels) <= 6 else 3
     nrows = max(1, -(-len(panels) // ncols))
-    fig = Figure(figsize=(6.5 * ncols, 3.6 * nrows + 0.8), layout="constrained")
+    fig = Figure(figsize=(6.5 * ncols, 4.2 * nrows + 0.6), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, panel in zip(axes, panels):
         draw_panel(ax, panel, rows, boundaries)
@@ -207,11 +289,14 @@ def draw_dashboard(stage: str, metrics_dir: Path, out_png: Path) -> Path:
             heading += "; dotted lines: resumed at step " + ", ".join(map(str, boundaries))
         if left_out:
             heading += f"; {left_out} more metric names not drawn"
+        if empty:
+            heading += "\nnot logged by this run, left out: " + ", ".join(empty)
     else:
         heading = f"{stage}: no metrics logged yet"
-        axes[0].text(0.5, 0.5, f"no metrics in {metrics_dir}", transform=axes[0].transAxes, ha="center")
-    fig.suptitle(heading + f"\n{metrics_dir}", fontsize=11)
-    return save_png(fig, out_png)
+        axes[0].text(0.5, 0.5, "no metrics logged yet", transform=axes[0].transAxes, ha="center")
+    # The stage's name, not its folder: a path in a title is a machine's, not the reader's.
+    fig.suptitle(heading, fontsize=11)
+    return fig
 
 
 def write_dashboards(run_dir: Path, out_dir: Path | None = None) -> list[Path]:

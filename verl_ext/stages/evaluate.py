@@ -174,24 +174,30 @@ BATCH_ROWS = 32
 """Sequences generated together (left-padded); the tiny models answer a whole validation set in seconds."""
 
 
-def _scores(model: ModelUnderTest, items: list[ValItem], gen: GenerationSettings, greedy: bool) -> list[float]:
+def _scores(model: ModelUnderTest, items: list[ValItem], gen: GenerationSettings, greedy: bool, progress=None) -> list[float]:
     rows = items if greedy else [item for item in items for _ in range(gen.samples)]
     scores = []
     for start in range(0, len(rows), BATCH_ROWS):
         chunk = rows[start:start + BATCH_ROWS]
         scores += [score(text, item) for text, item in zip(model.answers(chunk, gen, greedy=greedy), chunk)]
+        if progress is not None:
+            progress.update(len(chunk))
     return scores
 
 
-def accuracy(model: ModelUnderTest, items: list[ValItem], gen: GenerationSettings) -> dict:
+def accuracy(model: ModelUnderTest, items: list[ValItem], gen: GenerationSettings, label: str = "evaluation") -> dict:
     """``{"greedy": mean acc, "sampled": mean acc over gen.samples draws, "items": n, "samples": k}``."""
     import torch
+
+    from verl_ext.progress import Progress
 
     if not items:
         raise ValueError("the validation set is empty")
     torch.manual_seed(gen.seed)
-    greedy = _scores(model, items, gen, greedy=True)
-    sampled = _scores(model, items, gen, greedy=False)
+    # Minutes per model on a CPU: answers done out of all (greedy, then the sampled draws), with an ETA.
+    with Progress(label, len(items) * (1 + gen.samples), "answers") as progress:
+        greedy = _scores(model, items, gen, greedy=True, progress=progress)
+        sampled = _scores(model, items, gen, greedy=False, progress=progress)
     return {"greedy": sum(greedy) / len(items), "sampled": sum(sampled) / len(sampled),
             "items": len(items), "samples": gen.samples}
 
@@ -204,11 +210,12 @@ def evaluate_models(paths: list[str | os.PathLike], val_file: str | os.PathLike,
     register_torchvision_free_processor()  # Qwen2.5-VL's stock processor needs torchvision
     results = []
     items = None
-    for path in paths:
+    for number, path in enumerate(paths, start=1):
         model = ModelUnderTest(path)
         if items is None:
             items = read_val_items(val_file, model.tokenizer, model.processor, max_items=max_items)
-        results.append({"model": str(path), **accuracy(model, items, gen)})
+        label = f"evaluating model {number} of {len(paths)} ({Path(path).parent.name}/{Path(path).name})"
+        results.append({"model": str(path), **accuracy(model, items, gen, label)})
         del model
     return results
 

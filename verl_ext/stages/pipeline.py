@@ -52,6 +52,7 @@ from verl_ext.stages.outputs import (
 from verl_ext.preflight.run_lock import RunFolderLocked, RunLock
 from verl_ext.stages.stopping import Stopped, Supervisor
 from verl_ext.tempdirs import remove_stale_siblings
+from verl_ext.progress import ANNOUNCE_ENV
 
 SUMMARY_FILE = "run_summary.json"
 PREFIX = "[pipeline]"
@@ -181,6 +182,7 @@ class Pipeline:
         self.verbose = verbose
         self.summary: dict = {"run_dir": str(self.run_dir), "stages": {}}
         self.supervisor = Supervisor()
+        self.shown: set[str] = set()  # the children's [revisual] lines already on the console
 
     def stage_dir(self, stage: Stage) -> Path:
         return self.run_dir / stage.name
@@ -218,27 +220,29 @@ class Pipeline:
         return [*launcher, "-m", stage.module, *stage.config_args, *overrides]
 
     # -- running
-    def run_child(self, cmd: list[str], log_file: Path, env: dict) -> int:
-        """Run one stage process, all output to its log; echo revisual's own lines (or everything)."""
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_file, "w") as log:
-            log.write("$ " + shlex.join(cmd) + "\n")
-            log.flush()
-            # Its own session: a stop signal reaches the stage and every process it started (Ray's too).
-            proc = self.supervisor.popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
-                                         bufsize=1, errors="replace")
-            assert proc.stdout is not None
-            # After a stop signal the copy goes on, so the stage's last lines still reach its log.
-            for line in proc.stdout:
-                log.write(line)
-                if self.verbose or line.startswith("[revisual]"):
-                    print(line, end="", flush=True)
-            code = self.supervisor.finish(proc)
-            if self.supervisor.signum is not None:
-                note = self.supervisor.stop_note(proc, code)
+    def run_child(self, cmd: list[str], log_file: Path, env: dict, label: str, follow_steps: bool = True) -> int:
+        """Run one stage process, all output to its log; the console gets revisual's own lines, a compact
+        line per verl step and the warnings that matter (everything with ``--verbose``); see verl_ext.console.
+        The stage runs in its own session: a stop signal reaches it and every process it started (Ray's too),
+        and after one the copy goes on, so the stage's last lines still reach its log."""
+        from verl_ext.console import PATH_LINES, run_logged
+
+        started: list[subprocess.Popen] = []
+
+        def start(command, **kwargs):
+            started.append(self.supervisor.popen(command, **kwargs))
+            return started[-1]
+
+        # The driver prints each stage's start and end itself; the progress lines fill the gaps. The
+        # stage's own path lines repeat the summary file's.
+        code = run_logged(cmd, log_file, env, label, verbose=self.verbose, follow_steps=follow_steps, seen=self.shown,
+                          announce=False, hide=PATH_LINES, start=start, finish=self.supervisor.finish)
+        if self.supervisor.signum is not None and started:
+            note = self.supervisor.stop_note(started[-1], code)
+            with open(log_file, "a") as log:
                 log.write(f"{PREFIX} {note}\n")
-                raise Stopped(self.supervisor.signum, f"{note}; log: {log_file}")
-            return code
+            raise Stopped(self.supervisor.signum, f"{note}; log: {log_file}")
+        return code
 
     def run_stage(self, stage: Stage) -> dict:
         out = self.stage_dir(stage)
@@ -257,18 +261,17 @@ class Pipeline:
         metrics_file = out / "metrics" / f"{stage.name}-{stamp}.jsonl"
         log_file = out / "logs" / f"{stage.name}-{stamp}.log"
         metrics_file.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "VERL_FILE_LOGGER_PATH": str(metrics_file), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "VERL_FILE_LOGGER_PATH": str(metrics_file), "PYTHONUNBUFFERED": "1", ANNOUNCE_ENV: "0"}
         cmd = self.command(stage, model)
+        # One line: the stage itself prints its checkpoint and metrics paths, and run_summary.json keeps all.
         print(
             f"{PREFIX} stage {stage.number} ({stage.title}): "
             + (f"resuming from checkpoint step {resume[0]}" if resume else "starting")
-            + f"\n{PREFIX}   input model: {model or '(from the stage config)'}"
-            f"\n{PREFIX}   log:         {log_file}\n{PREFIX}   checkpoints: {out / 'checkpoints'}"
-            f"\n{PREFIX}   metrics:     {metrics_file}",
+            + f" from {model or 'the stage config model'}; full output: {log_file}",
             flush=True,
         )
         started = time.time()
-        code = self.run_child(cmd, log_file, env)
+        code = self.run_child(cmd, log_file, env, f"stage {stage.number}")
         if code != 0:
             raise StageFailed(stage, code, log_file, out / "checkpoints")
         if stage.merges_after:
@@ -311,9 +314,11 @@ class Pipeline:
                "--model", info["output_path"], "--out", str(result_file), *self.eval_args, "--",
                *self.common_args, *self.stage_args.get(stage.number, [])]
         print(f"{PREFIX} stage {stage.number} ({stage.title}): measuring validation accuracy before and after "
-              f"training\n{PREFIX}   log:         {log_file}", flush=True)
+              f"training; full output: {log_file}", flush=True)
         started = time.time()
-        code = self.run_child(cmd, log_file, {**os.environ, "PYTHONUNBUFFERED": "1"})
+        code = self.run_child(cmd, log_file, {**os.environ, "PYTHONUNBUFFERED": "1", ANNOUNCE_ENV: "0"},
+                              f"stage {stage.number} evaluation",
+                              follow_steps=False)
         if code != 0 or not result_file.is_file():
             print(f"{PREFIX} warning: the evaluation of stage {stage.number} failed (exit {code}); see {log_file}",
                   file=sys.stderr, flush=True)
@@ -359,14 +364,11 @@ class Pipeline:
         return write_json_atomic(self.run_dir / SUMMARY_FILE, self.summary)
 
     def print_locations(self) -> None:
-        lines = [f"{PREFIX} summary -> {self.run_dir / SUMMARY_FILE}"]
+        """One line per stage; the checkpoint, metrics and log paths are in the summary file named first."""
+        lines = [f"{PREFIX} summary (every stage's checkpoints, metrics and logs) -> {self.run_dir / SUMMARY_FILE}"]
         for name, info in self.summary["stages"].items():
-            lines.append(
-                f"{PREFIX} {name}: {info['status']}, {info['wall_time_s']} s, {info['steps']} steps\n"
-                f"{PREFIX}   model:       {info['output_path']}\n{PREFIX}   checkpoints: {info['checkpoint_dir']}\n"
-                f"{PREFIX}   metrics:     {', '.join(info['metrics_files'])}\n"
-                f"{PREFIX}   logs:        {', '.join(info['log_files'])}"
-            )
+            lines.append(f"{PREFIX}   {name}: {info['status']}, {info['wall_time_s']} s, {info['steps']} steps, "
+                         f"model {info['output_path']}")
         print("\n".join(lines), flush=True)
 
     def print_val_table(self) -> None:
@@ -384,8 +386,8 @@ class Pipeline:
             print(f"{PREFIX} warning: could not draw the dashboards: {type(err).__name__}: {err}", file=sys.stderr,
                   flush=True)
             return []
-        for path in paths:
-            print(f"{PREFIX} dashboard -> {path}", flush=True)
+        if paths:
+            print(f"{PREFIX} dashboards -> {paths[0].parent}: {', '.join(p.name for p in paths)}", flush=True)
         return paths
 
 
@@ -405,11 +407,14 @@ def format_val_table(rows: list[tuple[str, dict]]) -> str:
 
 class StageFailed(RuntimeError):
     def __init__(self, stage: Stage, code: int, log_file: Path, checkpoints: Path | None = None):
-        tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-30:]) if log_file.exists() else ""
+        # The first real error, not the log's tail: a Ray job ends in shutdown noise and wrapped repeats.
+        from verl_ext.console import failure_report
+
         # A full disk is reported deep inside a worker's traceback; the first line says it, with the file.
         full = no_space_line(log_file)
-        space = f"no space left on the device: {full}\n{disk_state(checkpoints)}" if full else ""
-        super().__init__(f"stage {stage.number} ({stage.title}) exited with {code}; log: {log_file}\n{space}{tail}")
+        space = f"no space left on the device: {full}\n{disk_state(checkpoints)}\n" if full else ""
+        super().__init__(f"stage {stage.number} ({stage.title}) exited with {code}; {space}{failure_report(log_file)}\n"
+                         f"{PREFIX} full output: {log_file}")
         self.code = code
 
 

@@ -88,6 +88,10 @@ def run(config) -> None:
     from verl_ext.trainer.main import set_metrics_path
 
     metrics_path = set_metrics_path(config)
+    from verl_ext.tracking import configure_tracking
+
+    if int(os.environ.get("RANK", "0")) == 0:
+        configure_tracking(config, ckpt.parent)
     if int(os.environ.get("RANK", "0")) == 0:
         print(
             f"[revisual] stage 1 (cold start SFT) device={os.environ.get('REVISUAL_DEVICE', 'gpu')} "

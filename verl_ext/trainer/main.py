@@ -74,7 +74,6 @@ def prepare_process_environment(argv: list[str], profile_group: str = "device_pr
         return argv
     os.environ["VERL_PLATFORM"] = "cpu"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("WANDB_MODE", "disabled")
     os.environ.setdefault("REVISUAL_CACHE", str(default_cache_dir()))
     if profile_override_in(argv, profile_group) is None:
         argv = [*argv, f"{profile_group}=cpu"]
@@ -159,7 +158,10 @@ def run(config) -> None:
 
     prepare_rl_run(config)  # lock, intact checkpoint, decodable images, Ray-safe Python path; exit 2 if not
     metrics_path = set_metrics_path(config)
-    forward_env_to_ray(config)
+    from verl_ext.tracking import configure_tracking
+
+    configure_tracking(config, Path(config.trainer.default_local_dir).resolve().parent)
+    forward_env_to_ray(config)  # after: the trainer's tracker runs in a Ray actor and needs these variables
     ckpt = Path(config.trainer.default_local_dir).resolve()
     print(
         f"[revisual] device={os.environ.get('REVISUAL_DEVICE', 'gpu')} model={config.actor_rollout_ref.model.path}\n"
