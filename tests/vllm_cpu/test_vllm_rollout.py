@@ -69,7 +69,9 @@ def engine_equals_actor(engine: dict[str, torch.Tensor], actor: dict[str, torch.
 
 
 def _env(**extra) -> dict:
-    env = {**os.environ, "REVISUAL_DEVICE": "cpu", "PYTHONPATH": str(REPO), "PYTHON": sys.executable, **extra}
+    # REVISUAL_VERBOSE: the assertions read the stage's full output, which the recipe otherwise keeps in its log.
+    env = {**os.environ, "REVISUAL_DEVICE": "cpu", "PYTHONPATH": str(REPO), "PYTHON": sys.executable,
+           "REVISUAL_VERBOSE": "1", **extra}
     env.pop("RAY_ADDRESS", None)
     return env
 
