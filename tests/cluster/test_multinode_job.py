@@ -52,6 +52,8 @@ def test_pad_across_two_nodes_trains_exactly_the_selection_with_the_scheduled_en
             # k' = 10 of them by priority, one step of 8 (whole micro-batches of 4 on each rank)
             "algorithm.pad.filter_on=advantage", "algorithm.pad.low=0",
             "algorithm.entropy_anneal.warmup_steps=1", "algorithm.entropy_anneal.decay=0.5",
+            # the prompt scheduler picks the batches in the trainer, whatever the ranks (first epoch: no skips)
+            "algorithm.schedule.enable=true",
             f"trainer.default_local_dir={run}/checkpoints",
         ],
         {"REVISUAL_DEVICE": "cpu", "REVISUAL_CACHE": str(default_cache_dir()),
@@ -73,6 +75,7 @@ def test_pad_across_two_nodes_trains_exactly_the_selection_with_the_scheduled_en
                     "pad/prioritised", "pad/tau", "reward/acc/mean", "reward/term/efficient_length/mean"):
             assert key in data, key
         assert data["pad/num_effective"] == 20 and data["pad/prioritised"] == 1.0
+        assert data["schedule/skipped"] == 0 and data["schedule/rollout_tokens"] > 0
     assert rows[0]["data"]["pad/tau"] == pytest.approx(1.0) and rows[1]["data"]["pad/tau"] == pytest.approx(0.3)
 
     trace = read_actor_trace(trace_dir)
