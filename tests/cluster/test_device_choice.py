@@ -192,7 +192,9 @@ def test_a_real_job_on_a_machine_without_a_gpu_stops_before_ray(recipe, args, tm
     proc = subprocess.run(["bash", str(REPO / "recipes" / recipe), *args], cwd=tmp_path, env=_launcher_env(),
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     _refusal(proc, args)
-    assert not (tmp_path / "outputs").exists()  # nothing was started, nothing written
+    # Nothing was started and nothing written but the console's log of the refused launch.
+    written = [p for p in (tmp_path / "outputs").rglob("*") if p.is_file()] if (tmp_path / "outputs").exists() else []
+    assert all(p.parent.name == "logs" and p.suffix == ".log" for p in written), written
 
 
 @pytest.mark.skipif(gpu_available(), reason="this machine has a GPU: the pipeline would take the GPU profile")
