@@ -148,6 +148,7 @@ BACKEND_AND_SIZE_KEYS = {
     "actor_rollout_ref.rollout.name", "actor_rollout_ref.rollout.n", "actor_rollout_ref.rollout.tensor_model_parallel_size",
     "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu", "actor_rollout_ref.rollout.log_prob_use_dynamic_bsz",
     "actor_rollout_ref.rollout.free_cache_engine", "actor_rollout_ref.rollout.agent.num_workers",
+    "actor_rollout_ref.rollout.max_model_len",
     "reward.num_workers", "reward.score_workers", "reward.length_budget",
     "algorithm.entropy_anneal.warmup_steps",
     "trainer.device", "trainer.n_gpus_per_node", "trainer.nnodes", "trainer.total_epochs",
