@@ -155,7 +155,11 @@ def check_judge(settings: JudgeSettings) -> None:
     on its rule verdict, and a judged column equal to the rules."""
     import openai
 
-    client = openai.OpenAI(base_url=settings.url, api_key=settings.api_key, timeout=settings.timeout_s, max_retries=0)
+    from revisual_eval.judge_deadline import deadline_http_client
+
+    # The same total deadline as every judged call: a judge that trickles its answer must not hold the check.
+    client = openai.OpenAI(base_url=settings.url, api_key=settings.api_key, timeout=settings.timeout_s, max_retries=0,
+                           http_client=deadline_http_client(settings.timeout_s))
     where = f"judge {settings.url} model {settings.model!r}"
     try:
         completion = client.chat.completions.create(

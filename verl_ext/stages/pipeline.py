@@ -220,7 +220,8 @@ class Pipeline:
         return [*launcher, "-m", stage.module, *stage.config_args, *overrides]
 
     # -- running
-    def run_child(self, cmd: list[str], log_file: Path, env: dict, label: str, follow_steps: bool = True) -> int:
+    def run_child(self, cmd: list[str], log_file: Path, env: dict, label: str = "stage",
+                  follow_steps: bool = True) -> int:
         """Run one stage process, all output to its log; the console gets revisual's own lines, a compact
         line per verl step and the warnings that matter (everything with ``--verbose``); see verl_ext.console.
         The stage runs in its own session: a stop signal reaches it and every process it started (Ray's too),
