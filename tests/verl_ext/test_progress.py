@@ -31,11 +31,13 @@ def test_the_pipeline_follows_verls_step_lines_to_step_k_of_n():
         console.feed("(TaskRunner pid=4242) step:3 - actor/entropy:0.5 - critic/score/mean:0.25\n")
         console.feed("(TaskRunner pid=4242) a line about steps:7 that is no step line\n")
         assert (progress.total, progress.done) == (12, 3)
+        assert progress.status().startswith("3 of 12 steps, ") and "ETA" not in progress.status()
+        console.feed("(TaskRunner pid=4242) step:4 - actor/entropy:0.5 - critic/score/mean:0.25\n")
         status = progress.status()
-        assert status.startswith("3 of 12 steps, ") and "s each, ETA " in status
+        assert status.startswith("4 of 12 steps, ") and "s each, ETA " in status
     lines = stream.getvalue().splitlines()
     assert lines[0].startswith("[revisual] stage 2 (multimodal RL): 0 steps") and lines[0].endswith("(started)")
-    assert lines[-1].startswith("[revisual] stage 2 (multimodal RL): 3 of 12 steps") and lines[-1].endswith("(stopped)")
+    assert lines[-1].startswith("[revisual] stage 2 (multimodal RL): 4 of 12 steps") and lines[-1].endswith("(stopped)")
 
 
 def test_a_line_comes_even_while_one_step_takes_longer_than_the_interval():
@@ -92,3 +94,20 @@ def test_a_quiet_progress_that_follows_another_counts_the_silence_from_the_last_
     printed_at = first._last
     with Progress("evaluating model 2 of 2", 4, "answers", stream=stream, terminal=False, interval_s=3600) as second:
         assert second._last == printed_at
+
+
+def test_the_eta_counts_steps_from_the_first_finished_one_not_the_start_up(monkeypatch):
+    # 100 s of start-up before step 1, then 2 s per step: 28 steps left take 56 s, not 28 x 51 s.
+    clock = [1000.0]
+    monkeypatch.setattr("verl_ext.progress.time.monotonic", lambda: clock[0])
+    with Progress("stage 3", 30, "steps", stream=io.StringIO(), terminal=False, interval_s=3600, announce=False) as progress:
+        assert progress.eta() == ""
+        clock[0] += 100
+        progress.set(1)
+        assert progress.eta() == ""  # one step: nothing but the start-up to go by yet
+        clock[0] += 2
+        progress.set(2)
+        assert progress.eta() == "ETA 56s"
+        clock[0] += 2
+        progress.set(3)
+        assert (progress.eta(), progress.seconds_per()) == ("ETA 54s", 2.0)
