@@ -49,6 +49,11 @@ HARMLESS_WARNINGS = (
     "Disabled critic as algorithm.adv_estimator != gae",  # GRPO has no critic
     "Failed to set NUMA affinity",
     "'set_vital' is deprecated",
+    # verl's FSDP engine checkpoints the entropy (actor.entropy_checkpointing, on in the recipe) with
+    # torch's checkpoint without use_reentrant; in the no-grad log-prob pass torch then also says that
+    # no input needs a gradient, which is true there and costs nothing.
+    "the use_reentrant parameter should be passed explicitly",
+    "None of the inputs have requires_grad=True. Gradients will be None",
 )
 _WARNING = re.compile(r"(\bWARNING\b|\w*Warning: |^Warning: )")
 

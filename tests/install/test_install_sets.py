@@ -96,7 +96,7 @@ def recorded_install(tmp_path):
     # snippet (install.sh asks torch for its CUDA version) answers FAKE_TORCH_CUDA, unrecorded.
     python.write_text(
         f'#!/usr/bin/env bash\nif [ "$1" = -c ]; then echo "${{FAKE_TORCH_CUDA-13.0}}"; exit 0; fi\n'
-        f'echo "$*" >> {log}\n[ -z "$FAKE_PIP_S" ] || sleep "$FAKE_PIP_S"\nexit "${{FAKE_PIP_RC:-0}}"\n'
+        f'echo "$*" >> {log}\ncase "$*" in *"${{FAKE_SLOW_ARG:-@none@}}"*) sleep 3 ;; esac\nexit "${{FAKE_PIP_RC:-0}}"\n'
     )
     python.chmod(0o755)
     # A GPU node's tools, by default: nvcc of torch's CUDA and one H100.
@@ -156,7 +156,7 @@ def test_cpu_install_is_unchanged(recorded_install):
 
 def test_a_slow_pip_step_says_it_is_still_running_and_a_failed_one_stops_the_install(recorded_install):
     # pip runs with -qq (errors only), so a cold install would be a minute or more of silence.
-    recorded_install(FAKE_PIP_S="3", REVISUAL_HEARTBEAT_S="1")
+    recorded_install(FAKE_SLOW_ARG="torch==2.13.0", REVISUAL_HEARTBEAT_S="1")  # that step takes 3 s
     lines = recorded_install.stdout.splitlines()
     assert lines[0].startswith("install.sh: installing into ")
     assert "install.sh: pip install torch==2.13.0 (1s so far)" in lines

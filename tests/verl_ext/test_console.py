@@ -53,6 +53,9 @@ def test_a_stage_shows_a_compact_step_line_our_lines_once_and_only_warnings_that
         "/x/reward_fns/terms.py:12: UserWarning: reward term 'my_term' returned NaN; counted as 0",
         "/x/reward_fns/terms.py:12: UserWarning: reward term 'my_term' returned NaN; counted as 0",
         "INFO some chatter the console does not need",
+        "/x/torch/_dynamo/eval_frame.py:1446: UserWarning: torch.utils.checkpoint: the use_reentrant parameter "
+        "should be passed explicitly. Starting in PyTorch 2.9, calling checkpoint without use_reentrant will raise",
+        "/x/torch/utils/checkpoint.py:238: UserWarning: None of the inputs have requires_grad=True. Gradients will be None",
         verl_step_line(3, STEP_METRICS),
     ])
     with Progress("stage 2", None, "steps", stream=stream, terminal=False, interval_s=3600) as progress:
