@@ -105,17 +105,23 @@ def test_stage2_trains_two_steps_with_pad_through_vllms_server(run):
 
 
 def test_the_engine_holds_the_actors_weights_after_each_step(run):
-    proc, _, checkpoints, engine_dir = run
+    proc, metrics, checkpoints, engine_dir = run
     assert proc.returncode == 0, _tail(proc)
     syncs = sorted(engine_dir.glob("sync_*.pt"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
-    # One vLLM worker process (its pid names the files): the start-up sync, then one after each update.
+    # One vLLM worker process (its pid names the files): the start-up sync, then one after each step.
     assert len({p.stem.split("_")[1] for p in syncs}) == 1 and len(syncs) == STEPS + 1
     engine = [torch.load(p) for p in syncs]
+    updated = []
     for step in range(1, STEPS + 1):
         actor = actor_weights(checkpoints / f"global_step_{step}")
         assert engine_equals_actor(engine[step], actor) == [], f"after step {step}"
-        # The update moved the weights, so equality is not the start-up weights seen twice.
-        assert any(not torch.equal(engine[step][n], engine[step - 1][n]) for n in engine[step])
+        # An update moved the weights, so equality is not the start-up weights seen twice. A step whose
+        # groups were all stagnant has no update (PAD skips it), and its weights stay as they were.
+        moved = any(not torch.equal(engine[step][n], engine[step - 1][n]) for n in engine[step])
+        skipped = metrics[step]["pad/skipped_update"] == 1.0
+        assert moved != skipped, f"step {step}: weights moved={moved}, update skipped={skipped}"
+        updated.append(not skipped)
+    assert any(updated), "every step skipped its update: nothing shows that an update reaches the engine"
 
 
 def test_rollout_and_actor_probabilities_agree(run):
