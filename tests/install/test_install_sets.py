@@ -159,8 +159,8 @@ def test_a_slow_pip_step_says_it_is_still_running_and_a_failed_one_stops_the_ins
     recorded_install(FAKE_SLOW_ARG="torch==2.13.0", REVISUAL_HEARTBEAT_S="1")  # that step takes 3 s
     lines = recorded_install.stdout.splitlines()
     assert lines[0].startswith("install.sh: installing into ")
-    assert "install.sh: pip install torch==2.13.0 (1s so far)" in lines
-    assert "install.sh: pip install torch==2.13.0 (2s so far)" in lines
+    beats = [line for line in lines if line.startswith("install.sh: pip install torch==2.13.0 (")]
+    assert len(beats) >= 2 and all(line.endswith("s so far)") for line in beats), lines
     # pip's exit status still ends the install.
     (recorded_install.tmp_path / "venv" / ".revisual-installed").unlink()
     (recorded_install.tmp_path / "pip.log").unlink()
