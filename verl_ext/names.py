@@ -24,3 +24,7 @@ OPTIMIZER_STEP_KEY = "revisual_optimizer_step"
 
 ACTOR_TRACE_ENV = "REVISUAL_ACTOR_TRACE"
 """When set to a folder, each actor worker writes what it trained on there (one JSONL per process)."""
+
+AT_LIMIT_KEY = "response_length/at_limit_frac"
+"""Logged metric: the share of a step's responses that reached the response-length limit, where verl's
+``response_length/clip_ratio`` (TransferQueue trainer) compares each response with the batch's longest."""

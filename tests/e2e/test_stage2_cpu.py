@@ -10,9 +10,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from verl_ext.actor_trace import SCHEDULE_FILE, read_actor_trace, rows_trained_in
 from verl_ext.algos.pad import plan_update
+from verl_ext.names import AT_LIMIT_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "recipes" / "revisual_stage2.sh"
@@ -124,6 +126,11 @@ def test_filter_variant_trains_on_every_eligible_sequence_and_nothing_else(tmp_p
                                    "trainer.total_training_steps=1", "trainer.save_freq=-1")
     assert proc.returncode == 0, _tail(proc)
     data = rows[0]["data"]
+    # The share of responses cut at the limit is 0 unless the longest response reached the limit. verl's
+    # clip_ratio compares with the batch's longest response and is never 0.
+    limit = OmegaConf.load(REPO / "verl_ext" / "config" / "device_profile" / "cpu.yaml").data.max_response_length
+    assert (data[AT_LIMIT_KEY] > 0) == (data["response_length/max"] >= limit), data
+    assert data["response_length/clip_ratio"] > 0
     trained = rows_trained_in(trace, 1)
     num_effective = int(data["pad/num_effective"])
     assert data["pad/prioritised"] == 0.0

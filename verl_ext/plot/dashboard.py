@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from verl_ext.names import AT_LIMIT_KEY
 from verl_ext.plot.metrics import find_stage_metrics, join_launches, launch_starts, read_launches, series
 
 
@@ -104,9 +105,9 @@ RL_PANELS = (
     Panel(
         "response length",
         left=("response_length/mean",),
-        right=("response_length/clip_ratio",),
+        right=(AT_LIMIT_KEY,),
         ylabel="tokens",
-        right_ylabel="clip ratio",
+        right_ylabel="share cut at the limit",
     ),
 )
 

@@ -39,7 +39,7 @@ from verl_ext.algos.grpo import dense_group_ids, estimator_call
 from verl_ext.algos.pad import UpdatePlan, pad_temperature
 from verl_ext.algos.rows import sequence_fingerprints, sequence_means
 from verl_ext.algos.selection import PADSelection, eligible_rows, group_outcomes, select_update_rows
-from verl_ext.names import ENTROPY_SCHEDULE_KEY, TRAINER_MODE
+from verl_ext.names import AT_LIMIT_KEY, ENTROPY_SCHEDULE_KEY, TRAINER_MODE
 from verl_ext.registration import assert_registered
 from verl_ext.settings import RevisualSettings, validate_revisual_config
 from verl_ext.trainer.prompt_schedule import PromptScheduler
@@ -195,6 +195,11 @@ class RevisualPPOTrainer(PPOTrainerSync):
         accuracy = _accuracies(infos, pad.accuracy_key, required=pad.filter_on == "reward_std")
         eligible = eligible_rows(pad, seq_adv, accuracy, group, failed)
         self._log_stagnation(metrics, eligible, accuracy, group, failed, tokens, seq_adv)
+        # verl's TransferQueue trainer pads responses to the longest of the batch before its metrics, so its
+        # response_length/clip_ratio counts the rows as long as the longest one (1.0 when all have the same
+        # length), not the rows cut at the limit. This is the share that reached the limit.
+        limit = self.config.actor_rollout_ref.rollout.response_length
+        metrics[AT_LIMIT_KEY] = float((tokens >= limit).float().mean()) if tokens.numel() else 0.0
         if self._prompt_scheduler() is not None:
             metrics.update(self._scheduler.observe([str(u) for u in uids], accuracy, failed, tokens, self.global_steps))
         if not pad.enabled:
