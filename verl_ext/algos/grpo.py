@@ -55,6 +55,20 @@ def dense_group_ids(index: Any) -> torch.Tensor:
     return torch.from_numpy(codes.astype(np.int64, copy=False))
 
 
+def group_extremes(values: torch.Tensor, group: torch.Tensor,
+                   valid: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per group (dense ids): the largest and the smallest of its ``valid`` values (default: all), in
+    float64; -inf and +inf for a group with no valid value."""
+    values = values.reshape(-1).to(torch.float64)
+    valid = torch.ones_like(values, dtype=torch.bool) if valid is None else valid.reshape(-1).to(torch.bool)
+    num_groups = int(group.max().item()) + 1 if group.numel() else 0
+    high = torch.full((num_groups,), -torch.inf, dtype=torch.float64).scatter_reduce_(
+        0, group, torch.where(valid, values, -torch.inf), reduce="amax")
+    low = torch.full((num_groups,), torch.inf, dtype=torch.float64).scatter_reduce_(
+        0, group, torch.where(valid, values, torch.inf), reduce="amin")
+    return high, low
+
+
 def compute_group_stats(scores: torch.Tensor, group: torch.Tensor, valid: Optional[torch.Tensor] = None) -> GroupStats:
     """Group mean/std/size of the ``valid`` samples (default: all) for 1-D ``scores`` and dense ``group``
     ids, in float64 with a few scatter ops."""
@@ -71,10 +85,7 @@ def compute_group_stats(scores: torch.Tensor, group: torch.Tensor, valid: Option
     mean_g = torch.where(singleton, torch.zeros_like(mean_g), mean_g)
     std_g = torch.where(singleton, torch.ones_like(std_g), std_g)
     # Compare extremes rather than the variance: equal scores can leave rounding noise in the sum of squares.
-    high = torch.full((num_groups,), -torch.inf, dtype=torch.float64).scatter_reduce_(
-        0, group, torch.where(valid, scores, -torch.inf), reduce="amax")
-    low = torch.full((num_groups,), torch.inf, dtype=torch.float64).scatter_reduce_(
-        0, group, torch.where(valid, scores, torch.inf), reduce="amin")
+    high, low = group_extremes(scores, group, valid)
     stagnant_g = (size > 1) & (high == low)
     return GroupStats(group=group, mean=mean_g[group], std=std_g[group], size=size[group], stagnant=stagnant_g[group])
 

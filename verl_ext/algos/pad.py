@@ -25,6 +25,8 @@ from typing import Optional
 
 import torch
 
+from verl_ext.algos.grpo import group_extremes
+
 PRIORITIES = ("softmax", "power")
 
 VARIANTS = ("grpo", "filter", "random", "pad", "official")
@@ -185,13 +187,8 @@ def nonzero_spread_mask(values: torch.Tensor, group: torch.Tensor, valid: Option
     Samples where ``valid`` is False (e.g. scoring failed) neither count towards their group's
     spread nor are marked True themselves.
     """
-    values = values.reshape(-1).to(torch.float64)
-    valid = torch.ones_like(values, dtype=torch.bool) if valid is None else valid.reshape(-1).to(torch.bool)
-    num_groups = int(group.max().item()) + 1 if group.numel() else 0
-    high_in = torch.where(valid, values, torch.full_like(values, -torch.inf))
-    low_in = torch.where(valid, values, torch.full_like(values, torch.inf))
-    high = torch.full((num_groups,), -torch.inf, dtype=torch.float64).scatter_reduce_(0, group, high_in, "amax")
-    low = torch.full((num_groups,), torch.inf, dtype=torch.float64).scatter_reduce_(0, group, low_in, "amin")
+    valid = torch.ones(values.numel(), dtype=torch.bool) if valid is None else valid.reshape(-1).to(torch.bool)
+    high, low = group_extremes(values, group, valid)
     return (high > low)[group] & valid
 
 
