@@ -28,7 +28,8 @@ import sys
 import time
 from pathlib import Path
 
-PREFIX = "[revisual]"
+from verl_ext.progress import PREFIX
+
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Ray's log monitor prefixes a worker's lines with "(ActorName pid=123[, ip=...])".
@@ -125,8 +126,6 @@ class StageConsole:
         self.hide = hide
         self.progress = progress
         self.total: int | None = None
-        self.step_started = time.monotonic()
-        self.steps_seen: list[float] = []
         # Shared between the children of one pipeline, a line every stage repeats (the device) shows once.
         self._seen: set[str] = set() if seen is None else seen
 
@@ -150,7 +149,8 @@ class StageConsole:
             number, metrics = step
             if self.progress is not None:
                 self.progress.set(number)
-            status = f" ({self.progress.eta()})" if self.progress is not None and self.progress.eta() else ""
+            eta = self.progress.eta() if self.progress is not None else ""
+            status = f" ({eta})" if eta else ""
             return [f"{PREFIX} {self.label} {format_step(number, self.total, metrics)}{status}"]
         warning = warning_text(text)
         if warning is not None:

@@ -56,9 +56,11 @@ def cpu_mode_requested() -> bool:
     return os.environ.get("REVISUAL_DEVICE", "").lower() == "cpu" or os.environ.get("VERL_PLATFORM", "") == "cpu"
 
 
-def default_cache_dir() -> Path:
-    """Where the CPU default keeps its tiny model and data: ``$REVISUAL_CACHE`` or ``<repo>/.cache/revisual``."""
-    return Path(os.environ.get("REVISUAL_CACHE") or REPO_ROOT / ".cache" / "revisual").resolve()
+def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where the CPU default keeps its tiny model and data: ``$REVISUAL_CACHE`` (of ``environ``, default this
+    process's) or ``<repo>/.cache/revisual``."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("REVISUAL_CACHE") or REPO_ROOT / ".cache" / "revisual").resolve()
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,7 @@ JOB_PATH_KEYS = {
 
 def job_paths(argv: list[str], keys: tuple[str, ...], env: Mapping[str, str]) -> list[str]:
     """The ``key=value`` model and data overrides in ``argv`` that point outside the CPU default's cache."""
-    cache = Path(env.get("REVISUAL_CACHE") or REPO_ROOT / ".cache" / "revisual").resolve()
+    cache = default_cache_dir(env)
     found = []
     for arg in argv:
         key, sep, value = arg.lstrip("+").partition("=")

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
 
-PREFIX = "[revisual]"
+from verl_ext.progress import PREFIX
+
 
 
 def _loggers(config) -> list[str]:

@@ -33,26 +33,28 @@ ROLLOUT_TRACE_ENV = "REVISUAL_ROLLOUT_TRACE"
 def rollout_env(environ: Mapping[str, str]) -> dict[str, str]:
     """The variables verl passes to each vLLM server it starts (``Platform.rollout_env_vars``)."""
     env = {name: environ.get(name, value) for name, value in CPU_ROLLOUT_ENV_DEFAULTS.items()}
-    env.update({name: environ[name] for name in CPU_ROLLOUT_ENV_PASSED if environ.get(name)})
-    if environ.get(ROLLOUT_TRACE_ENV):
-        env[ROLLOUT_TRACE_ENV] = environ[ROLLOUT_TRACE_ENV]
+    env.update({name: environ[name] for name in (*CPU_ROLLOUT_ENV_PASSED, ROLLOUT_TRACE_ENV) if environ.get(name)})
     return env
 
 
-# An offline engine's share of the cpu_rollout=vllm option (verl_ext/config/cpu_rollout/vllm.yaml):
-# no inductor compile at start-up, and a KV cache sized for tiny models instead of half the RAM.
-CPU_ENGINE_KWARGS = {"enforce_eager": True, "kv_cache_memory_bytes": 256 * 2**20}
+CPU_ROLLOUT_OPTION = Path(__file__).resolve().parents[1] / "config" / "cpu_rollout" / "vllm.yaml"
+"""The ``+cpu_rollout=vllm`` option of the trainer, whose engine settings an offline engine shares."""
 
 
 def cpu_engine_kwargs(environ) -> dict:
-    """Settings for a ``vllm.LLM`` built in this process on the CPU (revisual_eval's VLLMEngine).
+    """Settings for a ``vllm.LLM`` built in this process on the CPU (revisual_eval's VLLMEngine): the
+    engine share of the ``cpu_rollout=vllm`` option (no inductor compile at start-up, and a KV cache sized
+    for tiny models instead of half the RAM), read from that file so the two never drift apart.
 
     The engine's worker processes inherit this process's environment, so vLLM's CPU variables
     (:func:`rollout_env`) are set here where they are not set already.
     """
+    from omegaconf import OmegaConf
+
     for name, value in rollout_env(environ).items():
         environ.setdefault(name, value)
-    return dict(CPU_ENGINE_KWARGS)
+    rollout = OmegaConf.load(CPU_ROLLOUT_OPTION).actor_rollout_ref.rollout
+    return {"enforce_eager": bool(rollout.enforce_eager), **OmegaConf.to_container(rollout.engine_kwargs.vllm)}
 
 
 def _keep_weight_dispatch(dispatch):

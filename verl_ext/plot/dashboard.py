@@ -57,6 +57,12 @@ class Panel:
     def keys(self) -> tuple[str, ...]:
         return self.left + self.right + self.flags
 
+    def prefixed_keys(self, logged) -> list[str]:
+        """The ``logged`` keys this panel draws through ``prefixes`` and ``suffix``, sorted."""
+        if not self.prefixes:
+            return []
+        return sorted(key for key in logged if key.startswith(self.prefixes) and key.endswith(self.suffix))
+
 
 RL_PANELS = (
     Panel(
@@ -146,9 +152,7 @@ def _all_zero(rows: list[dict], keys: list[str]) -> bool:
 def has_data(panel: Panel, rows: list[dict]) -> bool:
     """Whether the rows hold any key the panel draws."""
     logged = {key for row in rows for key in row}
-    if any(key in logged for key in panel.keys()):
-        return True
-    return bool(panel.prefixes) and any(key.startswith(panel.prefixes) and key.endswith(panel.suffix) for key in logged)
+    return any(key in logged for key in panel.keys()) or bool(panel.prefixed_keys(logged))
 
 
 def moving_average(values: list[float], window: int) -> list[float]:
@@ -200,9 +204,7 @@ def _plot(ax, rows: list[dict], key: str, color, dashed: bool = False, index: in
 def draw_panel(ax, panel: Panel, rows: list[dict], boundaries: list[int]) -> None:
     """Draw one panel on ``ax``; keys the rows lack are listed as not logged."""
     logged = {key for row in rows for key in row}
-    extra = sorted(key for key in logged if key.startswith(panel.prefixes) and key.endswith(panel.suffix)) \
-        if panel.prefixes else []
-    left = [key for key in panel.left if key in logged] + extra
+    left = [key for key in panel.left if key in logged] + panel.prefixed_keys(logged)
     right = [key for key in panel.right if key in logged]
     flags = [key for key in panel.flags if key in logged]
     missing = [key for key in panel.keys() if key not in logged and key not in panel.optional]

@@ -31,9 +31,9 @@ from verl_ext.preflight.keys import check_number_keys, check_reward_terms
 from verl_ext.preflight.ray_paths import quote_python_path_for_ray
 from verl_ext.preflight.run_lock import RunFolderLocked, RunLock
 from verl_ext.preflight.sft_length import check_sft_steps_fit
+from verl_ext.progress import PREFIX
 
 EXIT_REFUSED = 2
-PREFIX = "[revisual]"
 REFUSALS = (RunFolderLocked, CorruptCheckpoint, BadImages, ValueError)
 _held: list[RunLock] = []
 

@@ -32,7 +32,6 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -228,18 +227,13 @@ class Pipeline:
         and after one the copy goes on, so the stage's last lines still reach its log."""
         from verl_ext.console import PATH_LINES, run_logged
 
-        started: list[subprocess.Popen] = []
-
-        def start(command, **kwargs):
-            started.append(self.supervisor.popen(command, **kwargs))
-            return started[-1]
-
         # The driver prints each stage's start and end itself; the progress lines fill the gaps. The
         # stage's own path lines repeat the summary file's.
         code = run_logged(cmd, log_file, env, label, verbose=self.verbose, follow_steps=follow_steps, seen=self.shown,
-                          announce=False, hide=PATH_LINES, start=start, finish=self.supervisor.finish)
-        if self.supervisor.signum is not None and started:
-            note = self.supervisor.stop_note(started[-1], code)
+                          announce=False, hide=PATH_LINES, start=self.supervisor.popen, finish=self.supervisor.finish)
+        if self.supervisor.signum is not None:
+            # A stop before the start raised Stopped inside run_logged, so this child is the stage's.
+            note = self.supervisor.stop_note(self.supervisor.children[-1], code)
             with open(log_file, "a") as log:
                 log.write(f"{PREFIX} {note}\n")
             raise Stopped(self.supervisor.signum, f"{note}; log: {log_file}")

@@ -122,7 +122,7 @@ def set_metrics_path(config) -> Path:
     return Path(os.environ["VERL_FILE_LOGGER_PATH"])
 
 
-REQUIRED_PATHS = ("actor_rollout_ref.model.path", "data.train_files", "data.val_files")
+REQUIRED_PATHS = JOB_PATH_KEYS["device_profile"]
 
 
 def check_required_paths(config) -> None:
@@ -143,7 +143,7 @@ def run(config) -> None:
     from verl_ext.registration import assert_registered
     from verl_ext.settings import validate_revisual_config
 
-    from verl_ext.preflight import check_settings
+    from verl_ext.preflight import check_settings, refuse
 
     check_required_paths(config)
     check_settings(config)  # numbers of the wrong type, before anything converts them; exit 2 if not
@@ -151,8 +151,7 @@ def run(config) -> None:
         validate_revisual_config(config)
     except ValueError as err:
         # A setting error is the user's to fix before any cluster starts: one line, exit 2.
-        print(f"[revisual] error: {err}", file=sys.stderr, flush=True)
-        raise SystemExit(2) from None
+        refuse(err)
     assert_registered()
     from verl_ext.preflight import prepare_rl_run
 
@@ -160,9 +159,9 @@ def run(config) -> None:
     metrics_path = set_metrics_path(config)
     from verl_ext.tracking import configure_tracking
 
-    configure_tracking(config, Path(config.trainer.default_local_dir).resolve().parent)
-    forward_env_to_ray(config)  # after: the trainer's tracker runs in a Ray actor and needs these variables
     ckpt = Path(config.trainer.default_local_dir).resolve()
+    configure_tracking(config, ckpt.parent)
+    forward_env_to_ray(config)  # after: the trainer's tracker runs in a Ray actor and needs these variables
     print(
         f"[revisual] device={os.environ.get('REVISUAL_DEVICE', 'gpu')} model={config.actor_rollout_ref.model.path}\n"
         f"[revisual] checkpoints -> {ckpt}\n[revisual] metrics (jsonl) -> {metrics_path}",
