@@ -304,22 +304,17 @@ def fresh_corpus(args) -> None:
 
 def prose_answers() -> None:
     """Part 6: answers in prose, evaluation mode beside math-verify on the whole response."""
-    from math_verify import parse, verify
-
     from reward_fns import check_equivalence, extract_answer_eval
     from reward_fns.accuracy import gold_answer
 
     cases = [c for c in load_peer_cases() if c["policy"] == "unboxed-prose"]
-    ours = mv = 0
+    ours = 0
     for c in cases:
         answer = extract_answer_eval(c["response"])
         verdict = answer is not None and check_equivalence(answer, gold_answer(c["gold"]), timeout_s=None).equal
         ours += verdict == c["label"]
-        try:
-            mv_verdict = bool(verify(parse(_math_verify_gold(c["gold"])), parse(c["response"])))
-        except Exception:  # noqa: BLE001 - baseline: a raise is a 0
-            mv_verdict = False
-        mv += mv_verdict == c["label"]
+    mv_verdicts = run_math_verify([(c["response"], c["gold"]) for c in cases])[0]
+    mv = sum(verdict == c["label"] for verdict, c in zip(mv_verdicts, cases))
     print(f"\nAnswers in prose ({len(cases)} unboxed-prose cases): evaluation mode {ours}/{len(cases)} "
           f"({100 * ours / len(cases):.1f} %), math-verify {mv}/{len(cases)} ({100 * mv / len(cases):.1f} %); "
           f"training mode scores none of them (no box, no answer)")

@@ -122,13 +122,6 @@ def judge_math(pred: str, reference: dict) -> bool:
     return equivalent(pred, reference["answer"])
 
 
-def judge_mmmu(pred: str, reference: dict) -> bool:
-    """MMMU: the official parse of ``pred`` (letter, or open-answer candidates) against the gold."""
-    if reference.get("question_type") == "multiple-choice":
-        return mmmu.parse_choice(pred, reference.get("choices") or []) == reference["answer"]
-    return mmmu.open_correct(mmmu.parse_open(pred), reference["answer"])
-
-
 def mmmu_verdict(response: str, reference: dict) -> Verdict:
     """MMMU's protocol on the final answer if the response gives one, else on the whole response.
 
@@ -157,8 +150,9 @@ JUDGES: dict[str, Callable[[str, dict], bool]] = {
     "aime25": judge_math,
     "gpqa_diamond": judge_option_or_value,
     "math500": judge_math,
-    "mmmu": judge_mmmu,
 }
+"""Each benchmark's rule on an extracted answer. MMMU is not here: its protocol reads the whole response
+(:func:`mmmu_verdict`), and no judge protocol covers it."""
 
 
 def wemath_fallback(response: str) -> str | None:

@@ -75,15 +75,9 @@ class JudgeClient:
     ``cache_hits`` answered from the cache. ``http_attempts`` counts HTTP calls, retries included."""
 
     def __init__(self, settings: JudgeSettings, cache: JudgeCache):
-        from openai import OpenAI  # imported here: scoring without a judge never loads it
-
         self.settings = settings
         self.cache = cache
-        from revisual_eval.judge_deadline import deadline_http_client
-
-        # timeout_s bounds the whole call, not each read (a trickling judge never hit httpx's read timeout).
-        self._client = OpenAI(base_url=settings.url, api_key=settings.api_key, timeout=settings.timeout_s, max_retries=0,
-                              http_client=deadline_http_client(settings.timeout_s))
+        self._client = _openai_client(settings)
         self._lock = threading.Lock()
         self._failures_in_a_row = 0
         self.requests = 0
@@ -147,6 +141,18 @@ class JudgeClient:
         raise JudgeCallError(f"{last} (after {attempt + 1} attempt{'s' if attempt else ''})")
 
 
+def _openai_client(settings: JudgeSettings):
+    """The OpenAI client of a judge endpoint, without retries (the caller counts and retries).
+
+    ``timeout_s`` bounds the whole call, not each read: a trickling judge never hit httpx's read timeout."""
+    from openai import OpenAI  # imported here: scoring without a judge never loads it
+
+    from revisual_eval.judge_deadline import deadline_http_client
+
+    return OpenAI(base_url=settings.url, api_key=settings.api_key, timeout=settings.timeout_s, max_retries=0,
+                  http_client=deadline_http_client(settings.timeout_s))
+
+
 def check_judge(settings: JudgeSettings) -> None:
     """One cheap request (a one-token reply) to the endpoint and model, before any real work.
 
@@ -155,11 +161,9 @@ def check_judge(settings: JudgeSettings) -> None:
     on its rule verdict, and a judged column equal to the rules."""
     import openai
 
-    from revisual_eval.judge_deadline import deadline_http_client
-
-    # The same total deadline as every judged call: a judge that trickles its answer must not hold the check.
-    client = openai.OpenAI(base_url=settings.url, api_key=settings.api_key, timeout=settings.timeout_s, max_retries=0,
-                           http_client=deadline_http_client(settings.timeout_s))
+    # The same client as every judged call, so the same total deadline: a judge that trickles its answer
+    # must not hold the check.
+    client = _openai_client(settings)
     where = f"judge {settings.url} model {settings.model!r}"
     try:
         completion = client.chat.completions.create(

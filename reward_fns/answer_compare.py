@@ -176,12 +176,12 @@ def evaluate(node, env: dict[str, Fraction]):
         value = evaluate(node[1], env)
         if isinstance(value, Fraction) and value.denominator == 1 and 0 <= value <= 170:
             return Fraction(math.factorial(int(value)))
-        return _gamma(value, 1)  # x! at a non-integer point (a variable's value) is Gamma(x + 1)
+        return _factorial(value)  # x! at a non-integer point (a variable's value) is Gamma(x + 1)
     if kind == "binom":
         n, k = evaluate(node[1], env), evaluate(node[2], env)
         if all(isinstance(v, Fraction) and v.denominator == 1 and 0 <= v <= 1000 for v in (n, k)):
             return Fraction(math.comb(int(n), int(k)))
-        return _gamma(n, 1) / (_gamma(k, 1) * _gamma(_add(n, -k), 1))
+        return _factorial(n) / (_factorial(k) * _factorial(_add(n, -k)))
     if kind == "abs":
         value = evaluate(node[1], env)
         if isinstance(value, Fraction):
@@ -201,15 +201,15 @@ def evaluate(node, env: dict[str, Fraction]):
     raise Unsupported(kind)
 
 
-def _gamma(value, shift: int) -> complex:
-    """Gamma(value + shift) for a real value (the factorial and binomial of non-integers)."""
+def _factorial(value) -> complex:
+    """Gamma(value + 1) for a real value (the factorial and binomial of non-integers)."""
     z = _as_complex(value)
     if abs(z.imag) > ABS_TOL:
         raise Unsupported("gamma of a complex number")
     if not math.isfinite(z.real) or abs(z.real) > 170:
         raise ValueError("gamma out of range")  # this point is skipped, like a singular one
     try:
-        return complex(math.gamma(z.real + shift))
+        return complex(math.gamma(z.real + 1))
     except (ValueError, OverflowError):
         raise ValueError("gamma pole") from None
 
